@@ -1,0 +1,161 @@
+"""The one Spark session factory of the platform.
+
+Every job, the CLI, the notebooks and the tests build their session here, so the settings the
+storage layer relies on (UTC session time zone, microsecond Parquet timestamps that delta-rs can
+read, the Python worker interpreter) are set in one place.
+
+Example:
+    >>> from cdp_spark.config import load_config
+    >>> spark = build_session(load_config("local"))   # doctest: +SKIP
+    >>> detect_engines(spark, load_config("local")).storage
+    'delta-rs'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from cdp_spark.config import CdpConfig
+from cdp_spark.errors import ConfigError
+from cdp_spark.jvm import jvm_class_available
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
+
+# Settings the platform depends on, whatever the profile says.
+REQUIRED_CONF = {
+    # delta-rs cannot read INT96 timestamps (they need the timestampNanos reader feature).
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # Every time the platform stores is UTC; local times are converted when parsed.
+    "spark.sql.session.timeZone": "UTC",
+    # The delta-rs engine commits exactly the files it listed; no _SUCCESS markers wanted.
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+}
+
+
+@dataclass(frozen=True)
+class EngineReport:
+    """Which JVM parts are loadable and which engines the platform will use."""
+
+    delta_jvm: bool
+    graphframes_jvm: bool
+    storage: str
+    connected_components: str
+
+    def lines(self) -> list[str]:
+        return [
+            f"Delta Lake JVM classes:  {'present' if self.delta_jvm else 'absent'}",
+            f"GraphFrames JVM classes: {'present' if self.graphframes_jvm else 'absent'}",
+            f"storage engine:          {self.storage}",
+            f"connected components:    {self.connected_components}",
+        ]
+
+
+def spark_jars(cfg: CdpConfig) -> list[str]:
+    """The jar files from ``spark.jars_dir`` (offline clusters), sorted.
+
+    Example:
+        >>> spark_jars(load_config("local"))   # doctest: +SKIP
+        []
+    """
+    if not cfg.spark.jars_dir:
+        return []
+    folder = Path(cfg.resolve(cfg.spark.jars_dir))
+    if not folder.is_dir():
+        raise ConfigError(
+            f"spark.jars_dir {folder} is not a folder",
+            hint="point spark.jars_dir at a folder holding the Delta and GraphFrames jars",
+        )
+    return sorted(str(p) for p in folder.glob("*.jar"))
+
+
+def session_conf(cfg: CdpConfig) -> dict[str, str]:
+    """Every Spark setting the factory applies for ``cfg`` (pure: no session is built).
+
+    Example:
+        >>> session_conf(load_config("local"))["spark.sql.session.timeZone"]   # doctest: +SKIP
+        'UTC'
+    """
+    conf: dict[str, str] = {
+        "spark.app.name": cfg.spark.app_name,
+        "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.driver.memory": cfg.spark.driver_memory,
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.warehouse.dir": cfg.resolve(f"{cfg.storage.root}/_warehouse"),
+    }
+    jars = spark_jars(cfg)
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    if cfg.spark.packages:
+        conf["spark.jars.packages"] = ",".join(cfg.spark.packages)
+    if _wants_delta_jvm(cfg, jars):
+        conf["spark.sql.extensions"] = DELTA_EXTENSION
+        conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+    conf.update(cfg.spark.conf)
+    conf.update(REQUIRED_CONF)
+    return conf
+
+
+def _wants_delta_jvm(cfg: CdpConfig, jars: list[str]) -> bool:
+    # Registering the Delta catalog without its jar breaks every catalog call, so only do it
+    # when the jar is coming (packages, jars folder) or was asked for explicitly.
+    sources = [*cfg.spark.packages, *(Path(j).name for j in jars)]
+    return cfg.storage.engine == "delta-spark" or any("delta-spark" in s for s in sources)
+
+
+def build_session(cfg: CdpConfig) -> SparkSession:
+    """Build (or reuse) the Spark session described by ``cfg``.
+
+    On a platform that already runs a session (Databricks, a notebook kernel), that session is
+    reused and only the runtime settings the platform needs are applied to it.
+
+    Example:
+        >>> spark = build_session(load_config("local"))   # doctest: +SKIP
+    """
+    # Python workers must run this interpreter (the one with pandas, phonenumbers...).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    # Under spark-submit the JVM already runs with the --master the user chose: that wins.
+    if cfg.spark.master and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = builder.master(cfg.spark.master)
+    for key, value in session_conf(cfg).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    for key, value in REQUIRED_CONF.items():
+        if not key.startswith("spark.hadoop."):
+            spark.conf.set(key, value)
+    spark.sparkContext.setLogLevel(cfg.spark.log_level)
+    return spark
+
+
+def detect_engines(spark: SparkSession, cfg: CdpConfig) -> EngineReport:
+    """Probe the JVM for Delta Lake and GraphFrames and say which engines are in use.
+
+    Example:
+        >>> detect_engines(spark, cfg).lines()[0]   # doctest: +SKIP
+        'Delta Lake JVM classes:  absent'
+    """
+    delta = jvm_class_available(spark, DELTA_EXTENSION)
+    graphframes = jvm_class_available(spark, GRAPHFRAMES_CLASS)
+    storage = cfg.storage.engine
+    if storage == "auto":
+        storage = "delta-spark" if delta and _delta_configured(spark) else "delta-rs"
+    cc = cfg.engines.connected_components
+    if cc == "auto":
+        cc = "graphframes" if graphframes else "dataframe"
+    return EngineReport(delta, graphframes, storage, cc)
+
+
+def _delta_configured(spark: SparkSession) -> bool:
+    extensions = spark.conf.get("spark.sql.extensions", "") or ""
+    return DELTA_EXTENSION in extensions
