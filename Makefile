@@ -1,0 +1,61 @@
+# Two commands for a newcomer:  `make demo`  and  `make test`.
+# Sizes of the demo data set can be changed: `make demo CUSTOMERS=20000 DAYS=120`.
+
+PYTHON    ?= python3
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+CUSTOMERS ?= 2000
+DAYS      ?= 60
+SEED      ?= 42
+START     ?= 2026-01-01
+LANDING   ?= data/landing
+PYTEST_ARGS ?=
+
+.PHONY: demo test env java lint bench clean
+
+# The environment is rebuilt only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "Python 3.11 or 3.12 is required, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[dev]"
+	@# pyspark-client installs a `pyspark` module too: prove the real one still imports.
+	$(BIN)/python -c "import pyspark, pyspark.sql, delta, deltalake, mlflow, sklearn, airflow; print('environment ok: pyspark', pyspark.__version__)"
+	@touch $@
+
+env: java $(VENV)/.installed
+
+# Spark needs a Java runtime; Debian/Ubuntu's OpenJDK 17 is what the platform is tested on.
+java:
+	@if command -v java >/dev/null 2>&1; then \
+		java -version 2>&1 | head -n 1; \
+	else \
+		echo "no Java runtime found: installing openjdk-17-jre-headless"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	fi
+
+# Generate the demo data set (once per size/seed), run every stage, list the tables.
+demo: env
+	@stamp=$(LANDING)/.generated-$(CUSTOMERS)-$(DAYS)-$(SEED)-$(START); \
+	if [ -f $$stamp ]; then \
+		echo "demo data already in $(LANDING) ($$stamp)"; \
+	else \
+		rm -rf $(LANDING) && $(BIN)/cdp generate --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED) --start $(START) --out $(LANDING) && touch $$stamp; \
+	fi
+	$(BIN)/cdp run all --run-date $$($(BIN)/python -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
+	$(BIN)/cdp tables
+
+test: env
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: env
+	$(BIN)/python bench/bench_session.py
+	$(BIN)/python bench/bench_delta_write.py
+
+clean:
+	rm -rf lakehouse data/landing data/exports mlflow.db mlruns spark-warehouse

@@ -1,0 +1,360 @@
+"""The ``cdp`` command-line tool.
+
+Commands::
+
+    cdp doctor                      Java, Spark, engines detected, config in effect
+    cdp generate --customers N ...  write a synthetic multi-source data set to the landing folder
+    cdp run [STAGE|all]             run pipeline stages (the same functions the jobs/ call)
+    cdp tables                      every table: engine, version, rows, size, last write
+    cdp show TABLE [--version N]    print rows of a table (time travel with --version)
+    cdp history TABLE               the Delta log of a table
+
+Errors print as one line plus a hint; ``--debug`` shows the stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cdp_spark.config import CdpConfig, load_config
+from cdp_spark.errors import CdpError
+
+app = typer.Typer(
+    name="cdp",
+    help="Customer Data Platform on Spark and Delta Lake.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+_state: dict[str, Any] = {"debug": False, "profile": None}
+
+T = TypeVar("T")
+
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", "-p", help="conf/profiles/<name>.yaml (default: local)")
+]
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="show stack traces on errors")] = False,
+    profile: ProfileOpt = None,
+) -> None:
+    _state["debug"] = debug
+    _state["profile"] = profile
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _guard(func: Callable[[], T]) -> T:
+    """Run ``func``; turn failures into one clear line plus a hint (trace with --debug)."""
+    try:
+        return func()
+    except CdpError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}")
+        if exc.hint:
+            err_console.print(f"[yellow]hint:[/] {exc.hint}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {first_line[:500]}")
+        err_console.print("[yellow]hint:[/] run again with `cdp --debug ...` for the stack trace")
+        raise typer.Exit(1) from None
+
+
+def _config(profile: str | None = None) -> CdpConfig:
+    return load_config(profile or _state["profile"])
+
+
+def _session(cfg: CdpConfig) -> Any:
+    from cdp_spark.session import build_session
+
+    with console.status("starting Spark..."):
+        return build_session(cfg)
+
+
+def _lake(cfg: CdpConfig) -> Any:
+    from cdp_spark.session import detect_engines
+    from cdp_spark.storage import open_lakehouse
+
+    spark = _session(cfg)
+    engine = detect_engines(spark, cfg).storage
+    return open_lakehouse(spark, cfg.lakehouse_root, engine=engine)  # type: ignore[arg-type]
+
+
+@app.command()
+def doctor() -> None:
+    """Check Java, Spark and the engines, and print the configuration in effect."""
+
+    def _run() -> None:
+        cfg = _config()
+        ok = True
+        java = shutil.which("java")
+        if java:
+            out = subprocess.run(
+                [java, "-version"], capture_output=True, text=True, check=False
+            ).stderr.splitlines()
+            console.print(f"[green]ok[/]   Java: {out[0] if out else java}")
+        else:
+            ok = False
+            console.print("[red]FAIL[/] Java: not found (apt-get install openjdk-17-jre-headless)")
+        import pyspark
+
+        console.print(
+            f"[green]ok[/]   PySpark {pyspark.__version__} on Python {sys.version.split()[0]}"
+        )
+        from cdp_spark.session import detect_engines
+
+        started = time.perf_counter()
+        spark = _session(cfg)
+        console.print(
+            f"[green]ok[/]   Spark {spark.version} session ({spark.sparkContext.master}) "
+            f"started in {time.perf_counter() - started:.1f}s"
+        )
+        for line in detect_engines(spark, cfg).lines():
+            console.print(f"     {line}")
+        console.print(f"\nprofile:   {cfg.profile}")
+        console.print(f"lakehouse: {cfg.lakehouse_root}")
+        console.print(f"landing:   {cfg.landing_dir}")
+        console.print(f"mlflow:    {cfg.mlflow_tracking_uri}")
+        console.print(f"sources:   {', '.join(cfg.sources) or '(none declared)'}")
+        if not ok:
+            raise typer.Exit(1)
+
+    _guard(_run)
+
+
+@app.command()
+def generate(
+    customers: Annotated[int, typer.Option(min=1, help="number of people")] = 2000,
+    days: Annotated[int, typer.Option(min=1, help="days of history")] = 60,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same files")] = 42,
+    out: Annotated[
+        Path | None, typer.Option(help="landing folder (default: paths.landing)")
+    ] = None,
+    start: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")] = "2026-01-01",
+    workers: Annotated[int, typer.Option(min=1, help="processes")] = 1,
+) -> None:
+    """Write a synthetic multi-source retail data set (CRM, orders, web, email, ...)."""
+
+    def _run() -> None:
+        from rich.progress import Progress
+
+        from cdp_spark.generate import generate as gen
+
+        target = out or Path(_config().landing_dir)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("generating", total=None)
+
+            def _progress(stage: str, done: int, total: int) -> None:
+                progress.update(
+                    task, description=f"generating {stage}", completed=done, total=total
+                )
+
+            summary = gen(
+                target,
+                customers=customers,
+                days=days,
+                seed=seed,
+                start_date=date.fromisoformat(start),
+                workers=workers,
+                progress=_progress,
+            )
+        console.print(f"wrote {target}")
+        console.print(summary)
+
+    _guard(_run)
+
+
+@app.command()
+def run(
+    stages: Annotated[list[str] | None, typer.Argument(help="stage names, or all")] = None,
+    run_date: Annotated[
+        str | None, typer.Option("--run-date", help="YYYY-MM-DD (default: today)")
+    ] = None,
+) -> None:
+    """Run pipeline stages on the lakehouse (default: all)."""
+
+    def _run() -> None:
+        from cdp_spark.pipeline import RunContext, run_stages, stage_names
+
+        selected = stages or ["all"]
+        for name in selected:
+            if name != "all" and name not in stage_names():
+                raise CdpError(
+                    f"unknown stage {name!r}", hint=f"stages: {', '.join(stage_names())}, all"
+                )
+        cfg = _config()
+        day = _parse_date(run_date)
+        spark = _session(cfg)
+
+        with console.status("working...") as status:
+
+            def _progress(message: str) -> None:
+                status.update(message)
+                console.log(message)
+
+            ctx = RunContext.create(cfg, run_date=day, spark=spark, progress=_progress)
+            reports = run_stages(selected, ctx)
+        for report in reports:
+            _print_report(report)
+
+    _guard(_run)
+
+
+@app.command()
+def tables() -> None:
+    """List every table of the lakehouse with its engine, version, rows, size and last write."""
+
+    def _run() -> None:
+        cfg = _config()
+        infos = _lake(cfg).list_tables()
+        if not infos:
+            console.print(f"no tables under {cfg.lakehouse_root} yet (run `cdp run` first)")
+            return
+        table = Table("table", "engine", "version", "rows", "size", "files", "last write")
+        for info in infos:
+            table.add_row(
+                info.name,
+                info.engine,
+                str(info.version),
+                f"{info.rows:,}" if info.rows is not None else "?",
+                _human_bytes(info.size_bytes),
+                str(info.files),
+                str(info.last_write)[:19] if info.last_write else "",
+            )
+        console.print(table)
+
+    _guard(_run)
+
+
+@app.command()
+def show(
+    table: Annotated[str, typer.Argument(help="e.g. silver.crm_contacts")],
+    version: Annotated[int | None, typer.Option(help="read this version (time travel)")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="rows to print")] = 20,
+    where: Annotated[
+        str | None, typer.Option(help="SQL filter, e.g. \"email_norm like '%@x.ru'\"")
+    ] = None,
+) -> None:
+    """Print rows of a table, optionally at an older version."""
+
+    def _run() -> None:
+        lake = _lake(_config())
+        df = lake.read(table, version=version)
+        if where:
+            df = df.where(where)
+        rows = df.limit(limit).collect()
+        out = Table(*df.columns)
+        for row in rows:
+            out.add_row(*(_cell(v) for v in row))
+        console.print(out)
+        console.print(
+            f"{len(rows)} row(s) shown of {table}"
+            + (f" @ v{version}" if version is not None else "")
+        )
+
+    _guard(_run)
+
+
+@app.command()
+def history(
+    table: Annotated[str, typer.Argument(help="e.g. bronze.orders")],
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """Show the Delta log of a table: version, time, operation, parameters."""
+
+    def _run() -> None:
+        lake = _lake(_config())
+        out = Table("version", "timestamp", "operation", "parameters / metrics")
+        for entry in lake.history(table, limit=limit):
+            params = entry.get("operationParameters") or {}
+            metrics = entry.get("operationMetrics") or {}
+            detail = ", ".join(f"{k}={v}" for k, v in {**params, **metrics}.items())
+            out.add_row(
+                str(entry.get("version")),
+                _timestamp(entry.get("timestamp")),
+                str(entry.get("operation")),
+                detail[:120],
+            )
+        console.print(out)
+
+    _guard(_run)
+
+
+def _print_report(report: Any) -> None:
+    console.print(
+        f"[bold]{report.stage}[/]: {report.status} in {report.seconds:.1f}s "
+        + " ".join(f"{k}={v}" for k, v in report.figures.items())
+    )
+    if report.rows:
+        columns = list(report.rows[0])
+        out = Table(*columns)
+        for row in report.rows:
+            out.add_row(*(_cell(row.get(c)) for c in columns))
+        console.print(out)
+
+
+def _parse_date(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CdpError(f"--run-date {value!r} is not a date", hint="use YYYY-MM-DD") from None
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, int | float):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value / 1000))
+    return str(value or "")
+
+
+def _human_bytes(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
