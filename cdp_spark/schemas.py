@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql.types import (
@@ -123,7 +124,9 @@ def parse_type(ddl: str) -> DataType:
 
 def _split_top_level(body: str) -> list[str]:
     # Commas inside <...> or (...) belong to nested types, not to this level.
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in body:
         if ch in "<(":
             depth += 1
@@ -332,3 +335,76 @@ def conform(df: DataFrame, schema: StructType, where: str) -> DataFrame:
     """
     require_columns(df, schema.fieldNames(), where)
     return df.select(*[df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+# --- derived (normalised) silver columns -----------------------------------------------------
+
+# Columns recognised by name for name/address normalisation (the config marks identifiers
+# explicitly, but not names and addresses). The first present group wins.
+NAME_PART_COLUMNS = ("first_name", "middle_name", "last_name")
+FULL_NAME_COLUMNS = ("full_name", "name", "customer_name")
+ADDRESS_COLUMNS = ("address", "address_line", "address_line1", "street", "street_address")
+POSTCODE_COLUMNS = ("postcode", "postal_code", "zip", "zip_code")
+COUNTRY_COLUMNS = ("country", "country_code")
+
+
+@dataclass(frozen=True)
+class DerivedColumn:
+    """A normalised column silver adds: its name, what it normalises and from which columns."""
+
+    name: str
+    kind: str  # email | phone | id | typed_identifier | name | address | postcode | country
+    inputs: tuple[str, ...]  # every derived column is a string
+
+
+def derived_columns(source: SourceConfig) -> list[DerivedColumn]:
+    """The normalised columns silver adds for ``source``, in a stable order.
+
+    Identifier columns (``identifier:`` in the config) give ``<col>_norm`` / ``<col>_e164``;
+    name, address, postcode and country columns, recognised by name, give ``name_key``,
+    ``address_norm``, ``postcode_norm`` and ``country_norm``.
+
+    Example:
+        >>> src = SourceConfig(path="p", format="csv", columns=[
+        ...     SourceColumn(name="email", identifier="email"), SourceColumn(name="last_name")])
+        >>> [d.name for d in derived_columns(src)]
+        ['email_norm', 'name_key']
+    """
+    names = source.column_names()
+    out: list[DerivedColumn] = []
+    for column in source.columns:
+        target = identifier_column(column)
+        if target is None:
+            continue
+        kind: str = column.identifier if column.identifier in ("email", "phone") else "id"
+        out.append(DerivedColumn(target, kind, (column.name,)))
+    if "identifier" in names and "identifier_type" in names:
+        # A value whose kind is given per row (consent records: email or phone).
+        out.append(
+            DerivedColumn("identifier_norm", "typed_identifier", ("identifier", "identifier_type"))
+        )
+    parts = tuple(c for c in NAME_PART_COLUMNS if c in names)
+    full = next((c for c in FULL_NAME_COLUMNS if c in names), None)
+    if parts or full:
+        out.append(DerivedColumn("name_key", "name", parts or (str(full),)))
+    for part_kind, candidates in (
+        ("address", ADDRESS_COLUMNS),
+        ("postcode", POSTCODE_COLUMNS),
+        ("country", COUNTRY_COLUMNS),
+    ):
+        found = next((c for c in candidates if c in names), None)
+        if found:
+            out.append(DerivedColumn(f"{part_kind}_norm", part_kind, (found,)))
+    return [d for d in out if d.name not in names]
+
+
+def silver_schema(source: SourceConfig) -> StructType:
+    """Schema of ``silver.<source>``: typed columns, normalised columns, lineage.
+
+    Example:
+        >>> silver_schema(SourceConfig(path="p", format="csv",
+        ...     columns=[SourceColumn(name="n", type="int")])).fieldNames()[:2]
+        ['n', '_row_hash']
+    """
+    derived = [StructField(d.name, StringType(), True) for d in derived_columns(source)]
+    return StructType(typed_fields(source) + derived + list(SILVER_META.fields))
