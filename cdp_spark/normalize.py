@@ -194,25 +194,31 @@ def normalize_email(
         'ivan@mail'                            ->  None
     """
     s = F.lower(_strip(_col(col).cast("string")))
+    # Each step is an unconditional regexp_replace (no when/otherwise on the running value):
+    # a branch that repeats the value repeats its generated code, and the code must stay small.
     # "Ivan Petrov <ivan@x.ru>": the address is what the angle brackets hold.
-    s = F.when(
-        s.rlike(r"<[^<>]+@[^<>]+>\W*$"), F.regexp_extract(s, r"<([^<>]+)>\W*$", 1)
-    ).otherwise(s)
+    s = F.regexp_replace(s, r"^.*<([^<>]+@[^<>]+)>\W*$", "$1")
     s = F.regexp_replace(s, r"^mailto:", "")
     s = F.regexp_replace(s, rf"^[{_EMAIL_WRAPPERS}\s]+|[{_EMAIL_WRAPPERS}\s]+$", "")
-    local = F.substring_index(s, "@", 1)
-    valid = s.rlike(_EMAIL_RE) & (F.length(s) <= 254) & (F.length(local) <= 64)
-
-    domain = F.substring_index(s, "@", -1)
-    domain = F.coalesce(F.try_element_at(_literal_map(EMAIL_DOMAIN_ALIASES), domain), domain)
-    plus_domains = sorted({d.strip().lower() for d in plus_tag_domains})
+    valid = (
+        s.rlike(_EMAIL_RE) & (F.length(s) <= 254) & (F.length(F.substring_index(s, "@", 1)) <= 64)
+    )
+    by_target: dict[str, list[str]] = {}
+    for alias, target in EMAIL_DOMAIN_ALIASES.items():
+        by_target.setdefault(target, []).append(alias)
+    for target, aliases in by_target.items():
+        s = F.regexp_replace(s, "@(?:" + _alternatives(aliases) + ")$", "@" + target)
+    plus_domains = sorted({d.strip().lower() for d in plus_tag_domains} - {""})
     if plus_domains:
-        local = F.when(domain.isin(plus_domains), F.regexp_replace(local, r"\+.*$", "")).otherwise(
-            local
-        )
+        s = F.regexp_replace(s, r"\+[^@]*@(" + _alternatives(plus_domains) + ")$", "@$1")
     # Gmail ignores dots in the local part (Google: "Dots don't matter in Gmail addresses").
-    local = F.when(domain == "gmail.com", F.regexp_replace(local, r"\.", "")).otherwise(local)
-    return F.when(valid & (local != ""), F.concat(local, F.lit("@"), domain))
+    s = F.regexp_replace(s, r"\.(?=[^@]*@gmail\.com$)", "")
+    return F.when(valid & ~s.startswith("@"), s)
+
+
+def _alternatives(words: Iterable[str]) -> str:
+    # Longest first, so that a word that is a prefix of another cannot match in its place.
+    return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +349,7 @@ _LATIN_SPECIAL: Mapping[str, str] = {
     "ß": "ss", "ẞ": "ss", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ø": "o", "Ø": "o",
     "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "þ": "th", "Þ": "th",
     "ı": "i", "ħ": "h", "Ħ": "h", "ŧ": "t", "Ŧ": "t", "ŋ": "ng", "Ŋ": "ng", "ƒ": "f",
+    "ĸ": "k", "ƶ": "z", "Ƶ": "z", "ǥ": "g", "Ǥ": "g", "ɨ": "i", "Ɨ": "i", "ƀ": "b",
 }  # fmt: skip
 
 
@@ -354,9 +361,11 @@ def _latin_folds() -> dict[str, str]:
     for block in (range(0x00C0, 0x0250), range(0x1E00, 0x1F00)):
         for code in block:
             char = chr(code)
-            decomposed = unicodedata.normalize("NFKD", char)
-            base = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-            if base and base.isascii() and base.isalpha() and base != char:
+            # Keep the letters of the decomposition: drops accents, and the middle dot of ŀ and
+            # the apostrophe of ŉ; ǽ and ǿ decompose to æ and ø, folded as below.
+            letters = [c for c in unicodedata.normalize("NFKD", char) if c.isalpha()]
+            base = "".join(_LATIN_SPECIAL.get(c, c) for c in letters).lower()
+            if base and base.isascii() and base != char:
                 table[char] = base
     table.update(_LATIN_SPECIAL)
     return table
@@ -364,7 +373,8 @@ def _latin_folds() -> dict[str, str]:
 
 _FOLDS: dict[str, str] = {**_latin_folds(), **_CYRILLIC_SINGLE, **_CYRILLIC_MULTI}
 _SINGLE = {k: v for k, v in _FOLDS.items() if len(v) == 1}
-_MULTI = {k: v for k, v in _FOLDS.items() if len(v) > 1}
+# Spark lower-cases before these apply, so upper-case keys of multi-letter folds are not needed.
+_MULTI = {k: v for k, v in _FOLDS.items() if len(v) > 1 and k == k.lower()}
 # translate() deletes the characters of `matching` that have no counterpart in `replace`.
 _TRANSLATE_FROM = "".join(_SINGLE) + _DELETED
 _TRANSLATE_TO = "".join(_SINGLE.values())
@@ -468,8 +478,8 @@ def name_match_key(col: ColumnOrName) -> Column:
 # ---------------------------------------------------------------------------------------------
 
 # Canonical token -> the forms that mean it, after transliteration (so Russian forms are in their
-# ICAO Latin spelling: улица -> ulitsa, ул. -> ul). Longer forms first where one is a prefix of
-# another. A trailing dot on any form is allowed.
+# ICAO Latin spelling: улица -> ulitsa, ул. -> ul). A form matches a whole token, with or
+# without a trailing dot.
 ADDRESS_TOKENS: Mapping[str, tuple[str, ...]] = {
     "st": ("street", "strasse", "str", "st", "ulitsa", "ulica", "ul"),
     "ave": ("avenue", "ave", "av", "prospekt", "prosp", "pr-kt", "pr-t", "pr"),
@@ -526,8 +536,7 @@ def normalize_address(col: ColumnOrName) -> Column:
     s = F.regexp_replace(s, _B + r"(?:город|гор|г)" + _E + r"\.?\s*(?=\p{L})", "")
     s = F.regexp_replace(_transliterate(s), r"№", " ")
     for canonical, forms in ADDRESS_TOKENS.items():
-        alternatives = "|".join(re.escape(f) for f in forms)
-        s = F.regexp_replace(s, _B + "(?:" + alternatives + r")\.?" + _E, canonical)
+        s = F.regexp_replace(s, _B + "(?:" + _alternatives(forms) + r")\.?" + _E, canonical)
     # Markers that only make sense before a number: house (д., дом, No., Nr.) and corpus (к. 2).
     s = F.regexp_replace(s, _B + r"(?:d|dom|house|no|nr)\.?\s*(?=\d)", "")
     s = F.regexp_replace(s, _B + r"k\.?\s*(?=\d)", "bldg ")
@@ -600,8 +609,8 @@ POSTCODE_FORMATS: Mapping[str, str] = {
     "CN": r"\d{6}",
     "IN": r"\d{6}",
 }
-# All-digit postcodes that start with 0 in these countries lose it in a numeric column.
-_POSTCODE_ZERO_PAD: Mapping[str, int] = {"US": 5, "DE": 5, "FR": 5, "IT": 5, "ES": 5}
+# Countries whose 5-digit postcodes can start with 0 and lose it in a numeric column.
+_POSTCODE_ZERO_PAD = ("US", "DE", "FR", "IT", "ES")
 
 # ISO 3166-1 alpha-2, all 249 officially assigned codes.
 _ISO_ALPHA2_CODES = """
@@ -638,33 +647,35 @@ def normalize_postcode(col: ColumnOrName, country: str | Column | None = None) -
         >>> df.select(normalize_postcode("postcode", F.col("country_iso2")))   # doctest: +SKIP
     """
     s = F.upper(_strip(_col(col).cast("string")))
-    s = F.regexp_replace(s, r"\.0+$", "")
-    s = F.regexp_replace(s, r"[\s\p{Z}-]+", "")
-    s = F.when(s.rlike(r"^[A-Z0-9]+$"), s)
-    generic = F.when(s.rlike(r"^(?=.*\d)[A-Z0-9]{3,10}$"), s)
+    # A float-export ".0" suffix, spaces and hyphens go; what is left must be letters/digits.
+    s = F.regexp_replace(s, r"\.0+$|[\s\p{Z}-]+", "")
     if country is None:
-        return generic
+        return F.when(s.rlike(_GENERIC_POSTCODE), s)
     if isinstance(country, str):
         code = country.strip().upper()
         if code not in _ISO_ALPHA2:
             raise ValueError(f"country {country!r} is not an ISO 3166-1 alpha-2 code")
-        return _postcode_for(s, code) if code in POSTCODE_FORMATS else generic
-    cc = F.upper(F.trim(country))
-    result: Column | None = None
-    for code in POSTCODE_FORMATS:
-        branch = _postcode_for(s, code)
-        result = F.when(cc == code, branch) if result is None else result.when(cc == code, branch)
-    assert result is not None
-    return result.otherwise(generic)
+        cc = F.lit(code)
+    else:
+        cc = F.upper(F.trim(country))
+    # One expression for every country, on the text "CC:postcode" (a CASE with a branch per
+    # country would copy the value into each branch and outgrow the JVM's 64 KB method limit):
+    # repairs by regular expression, then one regular expression that holds every format.
+    tagged = F.concat(F.coalesce(cc, F.lit("")), F.lit(":"), s)
+    tagged = F.regexp_replace(tagged, r"^US:(\d{5})\d{4}$", "US:$1")  # ZIP+4
+    padded = "|".join(_POSTCODE_ZERO_PAD)
+    tagged = F.regexp_replace(tagged, rf"^({padded}):(\d{{3}})$", "$1:00$2")
+    tagged = F.regexp_replace(tagged, rf"^({padded}):(\d{{4}})$", "$1:0$2")
+    value = F.substring_index(tagged, ":", -1)
+    known = F.substring_index(tagged, ":", 1).isin(list(POSTCODE_FORMATS))
+    valid = tagged.rlike(_TAGGED_POSTCODE) | (~known & value.rlike(_GENERIC_POSTCODE))
+    return F.when(valid, value)
 
 
-def _postcode_for(s: Column, code: str) -> Column:
-    if code in _POSTCODE_ZERO_PAD:
-        width = _POSTCODE_ZERO_PAD[code]
-        s = F.when(s.rlike(r"^\d+$") & (F.length(s) < width), F.lpad(s, width, "0")).otherwise(s)
-    if code == "US":
-        s = F.when(s.rlike(r"^\d{9}$"), F.substring(s, 1, 5)).otherwise(s)
-    return F.when(s.rlike("^(?:" + POSTCODE_FORMATS[code] + ")$"), s)
+_GENERIC_POSTCODE = r"^(?=.*\d)[A-Z0-9]{3,10}$"
+_TAGGED_POSTCODE = (
+    "^(?:" + "|".join(f"{code}:(?:{fmt})" for code, fmt in POSTCODE_FORMATS.items()) + ")$"
+)
 
 
 # Alpha-2 -> alpha-3 and the English and Russian names (short, official and colloquial).
