@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from cdp_spark.errors import CdpError
+from cdp_spark.generate import population
 from cdp_spark.generate.catalog import Catalog
 from cdp_spark.generate.clock import DAY, epoch_day
 from cdp_spark.generate.population import Plan
@@ -154,7 +155,12 @@ def generate(
         shutil.rmtree(root / name, ignore_errors=True)
 
     plan = Plan.make(
-        seed=seed, customers=customers, days=days, start=start_date, malformed_rate=malformed_rate
+        seed=seed,
+        customers=customers,
+        days=days,
+        start=start_date,
+        malformed_rate=malformed_rate,
+        shard_size=population.SHARD_SIZE,  # read at call time, so tests can make shards small
     )
     catalog = Catalog.build(seed)
     _write_catalog(root, catalog)

@@ -354,7 +354,7 @@ class People:
         click = rng.beta(2.0, 6.0, n)
         complaint = 0.0006 * np.exp(rng.normal(0, 0.7, n))
         temper = rng.beta(2.0, 3.0, n)
-        h0 = np.array([0.0004, 0.0012, 0.0025, 0.0060])[segment] * np.exp(rng.normal(0, 0.3, n))
+        h0 = np.array([0.0003, 0.0009, 0.0014, 0.0045])[segment] * np.exp(rng.normal(0, 0.3, n))
         fav = rng.choice(len(CATEGORIES), size=n)
 
         has_email = rng.random(n) < 0.95

@@ -1055,7 +1055,7 @@ class Shard:
         idx = np.array([r[0] for r in reqs], dtype=np.int64)
         at = np.array([r[5] for r in reqs], dtype=np.int64)
         iso = iso_local(at, off[idx])
-        # Typed in from a paper form at the till: day-first date, Moscow time, no seconds.
+        # Typed in from a paper form at the till: DD.MM.YYYY HH:MM, Moscow time, no seconds.
         paper = naive(at + _CRM_OFFSET)
         rows = []
         for j, (i, id_type, channel, purpose, status, _, source, ident) in enumerate(reqs):
@@ -1068,7 +1068,7 @@ class Shard:
                 )
             if source == "pos_paper_form":
                 x = paper[j]
-                stamp = f"{x[8:10]}/{x[5:7]}/{x[:4]} {x[11:16]}"
+                stamp = f"{x[8:10]}.{x[5:7]}.{x[:4]} {x[11:16]}"
             else:
                 stamp = iso[j]
             rows.append([ident, id_type, channel, purpose, status, stamp, source])
@@ -1190,12 +1190,12 @@ class Shard:
     def hazard(self, t: int) -> npt.NDArray[np.float64]:
         """Today's churn hazard per person (see the module docstring)."""
         p = self.p
-        recency = np.clip((t - p.last_purchase) / 30.0, 0, 4)
+        recency = np.clip((t - p.last_purchase) / 30.0, 0, 3)
         return p.h0 * np.exp(
             0.8 * p.neg_recent
             + 0.5 * p.issue_recent
             - 3.0 * (p.eng_ewma - 0.25)
-            + 0.35 * recency
+            + 0.3 * recency
             + 0.7 * p.unsub
         )
 

@@ -343,9 +343,9 @@ EMAIL_DOMAINS = (
      ("icloud.com", 0.10), ("btinternet.com", 0.05)),
     (("gmail.com", 0.35), ("web.de", 0.25), ("gmx.de", 0.25), ("t-online.de", 0.15)),
 )  # fmt: skip
-WORK_DOMAINS = ("company.ru", "corp.example.com", "bank.ru", "uni.ac.uk", "firma.de")
+WORK_DOMAINS = ("company.ru", "holding.ru", "bank.ru", "uni.ac.uk", "firma.de")
 # Fake addresses people type to get past a form; identity resolution must block them.
-JUNK_EMAILS = ("test@test.com", "noemail@noemail.com", "a@a.ru")
+JUNK_EMAILS = ("test@test.com", "no@email.com", "none@none.com")
 JUNK_PHONES = ("0000000000", "+7 (999) 999-99-99")
 DOMAIN_TYPOS = {"gmail.com": "gmial.com", "yandex.ru": "yandex.ry", "mail.ru": "mail.ri",
                 "outlook.com": "outlok.com", "gmx.de": "gmx.d"}  # fmt: skip
