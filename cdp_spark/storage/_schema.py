@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from functools import reduce
 
 import deltalake
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from cdp_spark.storage.base import ConstraintViolationError, TableSchemaError
+from cdp_spark.storage.base import ConstraintViolationError, DuplicateKeyError, TableSchemaError
 
 # Marker put in the messages of raise_error() so a failed Spark job can be told apart from
 # any other failure and reported as a ConstraintViolationError.
@@ -135,6 +136,7 @@ def conform(
     table: str,
     *,
     allow_extra: bool = False,
+    not_null: bool = True,
     checks: Iterable[tuple[Column, str]] = (),
 ) -> DataFrame:
     """Make ``df`` fit ``schema``: select its columns in the table's order, apply lossless
@@ -171,7 +173,7 @@ def conform(
                 f"DataFrame has {have.simpleString()}"
             )
             continue
-        if not field.nullable:
+        if not field.nullable and not_null:
             col = F.when(
                 col.isNull(),
                 F.raise_error(
@@ -210,3 +212,41 @@ def violation_from(exc: BaseException) -> ConstraintViolationError | None:
     # Spark appends its own context (SQLSTATE, stack) after the message.
     message = message.split("\n", 1)[0].split(" SQLSTATE:", 1)[0].rstrip()
     return ConstraintViolationError(message)
+
+
+def parse_predicate(sql: str, table: str) -> Column:
+    try:
+        return F.expr(sql)
+    except Exception as exc:
+        raise ValueError(f"{table}: cannot parse the predicate {sql!r}: {exc}") from exc
+
+
+def check_keys(table: str, keys: list[str], schema: T.StructType, df: DataFrame) -> None:
+    if not keys:
+        raise ValueError(f"{table}: merge needs at least one key column")
+    missing = [k for k in keys if k not in schema.fieldNames() or k not in df.columns]
+    if missing:
+        raise TableSchemaError(
+            f"{table}: merge keys {missing} must be columns of both the table "
+            f"{schema.fieldNames()} and the DataFrame {df.columns}"
+        )
+
+
+def check_unique_keys(table: str, source: DataFrame, keys: list[str]) -> None:
+    """A target row may match one source row at most (Delta's MERGE rule)."""
+    dupes = (
+        source.where(reduce(lambda a, b: a & b, [F.col(k).isNotNull() for k in keys]))
+        .groupBy(*keys)
+        .count()
+        .where(F.col("count") > 1)
+        .limit(3)
+        .collect()
+    )
+    if dupes:
+        examples = ", ".join(
+            "(" + ", ".join(f"{k}={row[k]!r}" for k in keys) + f") x{row['count']}" for row in dupes
+        )
+        raise DuplicateKeyError(
+            f"{table}: the merge source has several rows for the same key: {examples}",
+            hint="deduplicate the source on the merge keys first (e.g. keep the latest row)",
+        )

@@ -34,7 +34,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import reduce
 from typing import Any
 
 import pyarrow as pa
@@ -48,9 +47,12 @@ from pyspark.sql import types as T
 
 from cdp_spark.storage import _files
 from cdp_spark.storage._schema import (
+    check_keys,
     check_partition_columns,
+    check_unique_keys,
     conform,
     from_delta_schema,
+    parse_predicate,
     schema_differences,
     to_delta_schema,
     violation_from,
@@ -58,7 +60,6 @@ from cdp_spark.storage._schema import (
 from cdp_spark.storage.base import (
     LAYERS,
     ConcurrentWriteError,
-    DuplicateKeyError,
     Lakehouse,
     StorageError,
     TableInfo,
@@ -382,7 +383,7 @@ class DeltaRsLakehouse(Lakehouse):
                 txn=txn,
                 rows=rows,
             )
-        predicate = _predicate(where, table)
+        predicate = parse_predicate(where, table)
         data = conform(
             df,
             snap.schema,
@@ -419,16 +420,16 @@ class DeltaRsLakehouse(Lakehouse):
     ) -> WriteResult:
         keys = list(keys)
         snap = self._load(table, with_files=False)
-        _check_keys(table, keys, snap.schema, df)
+        check_keys(table, keys, snap.schema, df)
         if self._already_committed(snap, txn):
             return self._skipped(snap, txn)
         flag = (
-            F.coalesce(_predicate(delete_when, table), F.lit(False))
+            F.coalesce(parse_predicate(delete_when, table), F.lit(False))
             if delete_when
             else F.lit(False)
         )
         source = df.withColumn(_DELETE_COL, flag)
-        _check_unique_keys(table, source, keys)
+        check_unique_keys(table, source, keys)
         upserts = conform(source.where(~F.col(_DELETE_COL)), snap.schema, table, allow_extra=True)
         source_keys = source.select(*keys)
         # The snapshot the merge reads is the one it commits against.
@@ -462,7 +463,7 @@ class DeltaRsLakehouse(Lakehouse):
         snap = self._load(table)
         if self._already_committed(snap, txn):
             return 0
-        predicate = _predicate(where, table)
+        predicate = parse_predicate(where, table)
         affected = self._affected_files(snap, predicate, where)
         if not affected and txn is None:
             return 0  # nothing to delete and no txn to record
@@ -795,47 +796,9 @@ def _spark_key(file_path: Column) -> Column:
     return F.regexp_replace(decoded, r"^([A-Za-z][A-Za-z0-9+.-]*:)?/*", "")
 
 
-def _predicate(sql: str, table: str) -> Column:
-    try:
-        return F.expr(sql)
-    except Exception as exc:
-        raise ValueError(f"{table}: cannot parse the predicate {sql!r}: {exc}") from exc
-
-
-def _check_keys(table: str, keys: list[str], schema: T.StructType, df: DataFrame) -> None:
-    if not keys:
-        raise ValueError(f"{table}: merge needs at least one key column")
-    missing = [k for k in keys if k not in schema.fieldNames() or k not in df.columns]
-    if missing:
-        raise TableSchemaError(
-            f"{table}: merge keys {missing} must be columns of both the table "
-            f"{schema.fieldNames()} and the DataFrame {df.columns}"
-        )
-
-
 def _unmatched_rows(hits: list[_Hit], written: int) -> int:
     """Rows copied unchanged out of rewritten files (so ``written`` minus them is the caller's
     rows). Files without a row count in the log make it unknown: then 0."""
     if any(h.file.num_records is None for h in hits):
         return 0
     return min(written, sum((h.file.num_records or 0) - h.matched for h in hits))
-
-
-def _check_unique_keys(table: str, source: DataFrame, keys: list[str]) -> None:
-    """A target row may match one source row at most (Delta's MERGE rule)."""
-    dupes = (
-        source.where(reduce(lambda a, b: a & b, [F.col(k).isNotNull() for k in keys]))
-        .groupBy(*keys)
-        .count()
-        .where(F.col("count") > 1)
-        .limit(3)
-        .collect()
-    )
-    if dupes:
-        examples = ", ".join(
-            "(" + ", ".join(f"{k}={row[k]!r}" for k in keys) + f") x{row['count']}" for row in dupes
-        )
-        raise DuplicateKeyError(
-            f"{table}: the merge source has several rows for the same key: {examples}",
-            hint="deduplicate the source on the merge keys first (e.g. keep the latest row)",
-        )

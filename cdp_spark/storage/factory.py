@@ -92,8 +92,9 @@ def open_lakehouse(
     """
     if engine == "auto":
         engine = "delta-spark" if delta_spark_available(spark) else "delta-rs"
-    if engine == "delta-spark":
+    elif engine == "delta-spark":
         _require_delta_spark(spark)
+    if engine == "delta-spark":
         from cdp_spark.storage.deltaspark import DeltaSparkLakehouse
 
         return DeltaSparkLakehouse(spark, root)
