@@ -252,9 +252,10 @@ def _to_e164(raw: str | None, region: str | None) -> str | None:
     # default region's own prefix (Russia's is 810), and would read "00 44 ..." as national.
     text = re.sub(r"^\(?00\)?\s*(?=[1-9])", "+", text)
     number = _parse_valid(text, region or None)
-    if number is None and not text.startswith("+"):
+    if number is None and not text.startswith("+") and len(re.sub(r"\D", "", text)) >= 11:
         # International numbers written without the "+" ("380441234567", "79123456789" for a
-        # US default region): only tried when the national reading is not a valid number.
+        # US default region): tried only when the national reading is not valid, and only for
+        # 11 digits or more, so that a mistyped national number does not become a foreign one.
         number = _parse_valid("+" + text, None)
     if number is None:
         return None
@@ -293,9 +294,11 @@ def normalize_phone(col: ColumnOrName, default_region: str | Column = "RU") -> C
     store's country), which may also be a column to use each record's own country. Handled:
     spaces, brackets and dashes (``+7 (912) 345-67-89``), national trunk prefixes (Russian
     ``8 912 ...``), ``00`` and ``810`` international prefixes, international numbers written
-    without ``+``, numbers that went through a float column (``79123456789.0``), text around
-    the number (``тел. 8-912-...``). Extensions (``ext. 12``, ``доб. 123``, ``#12``) are
-    dropped: E.164 has none. Repeated values are parsed once per Spark task.
+    without ``+`` (when the national reading is invalid and there are 11 digits or more),
+    numbers that went through a float column (``79123456789.0``), text around the number
+    (``тел. 8-912-...``). Extensions (``ext. 12``, ``доб. 123``, ``#12``) are dropped: E.164
+    has none. Repeated values are parsed once per Spark task. A region column that is null
+    or unknown leaves only numbers written with their country code.
 
     Raises ValueError when ``default_region`` is a string that phonenumbers does not know.
 
@@ -609,6 +612,12 @@ POSTCODE_FORMATS: Mapping[str, str] = {
     "CN": r"\d{6}",
     "IN": r"\d{6}",
 }
+# Without a known country: 3 to 10 letters and digits, at least one digit.
+_GENERIC_POSTCODE = r"^(?=.*\d)[A-Z0-9]{3,10}$"
+# Every known format at once, over the text "CC:postcode".
+_TAGGED_POSTCODE = (
+    "^(?:" + "|".join(f"{code}:(?:{fmt})" for code, fmt in POSTCODE_FORMATS.items()) + ")$"
+)
 # Countries whose 5-digit postcodes can start with 0 and lose it in a numeric column.
 _POSTCODE_ZERO_PAD = ("US", "DE", "FR", "IT", "ES")
 
@@ -666,16 +675,10 @@ def normalize_postcode(col: ColumnOrName, country: str | Column | None = None) -
     padded = "|".join(_POSTCODE_ZERO_PAD)
     tagged = F.regexp_replace(tagged, rf"^({padded}):(\d{{3}})$", "$1:00$2")
     tagged = F.regexp_replace(tagged, rf"^({padded}):(\d{{4}})$", "$1:0$2")
-    value = F.substring_index(tagged, ":", -1)
+    value = F.regexp_extract(tagged, r"^[^:]*:(.*)$", 1)
     known = F.substring_index(tagged, ":", 1).isin(list(POSTCODE_FORMATS))
     valid = tagged.rlike(_TAGGED_POSTCODE) | (~known & value.rlike(_GENERIC_POSTCODE))
     return F.when(valid, value)
-
-
-_GENERIC_POSTCODE = r"^(?=.*\d)[A-Z0-9]{3,10}$"
-_TAGGED_POSTCODE = (
-    "^(?:" + "|".join(f"{code}:(?:{fmt})" for code, fmt in POSTCODE_FORMATS.items()) + ")$"
-)
 
 
 # Alpha-2 -> alpha-3 and the English and Russian names (short, official and colloquial).
