@@ -95,8 +95,20 @@ class GenerateSummary:
         lines.append(f"malformed kinds: {kinds}")
         return "\n".join(lines)
 
+    def __rich__(self) -> object:
+        # The CLI prints the summary with rich, which would otherwise show the dataclass repr.
+        from rich.text import Text
+
+        return Text(str(self))
+
     def to_json(self) -> dict[str, object]:
-        """The summary without timings (so it is identical for identical runs)."""
+        """The summary without timings (so it is identical for identical runs).
+
+        Example:
+            >>> s = GenerateSummary(Path("x"), 1, 1, 1, {}, {"crm_contacts": 1}, {}, {}, 0, 0.1)
+            >>> s.to_json()["records"]
+            {'crm_contacts': 1}
+        """
         return {
             "customers": self.customers, "days": self.days, "seed": self.seed,
             "files": self.files, "records": self.records, "malformed": self.malformed,

@@ -460,6 +460,13 @@ class People:
 
         Every (person, version) slot gets a distinct number, so no two people ever share an
         address by accident (sharing is modelled explicitly, never by collision).
+
+        Example:
+            >>> from cdp_spark.generate.catalog import Catalog
+            >>> p = People.build(Plan.make(seed=1, customers=20, days=1), Catalog.build(1), 0)
+            >>> a, b = p.make_emails([0, 0], [0, 1])
+            >>> a != b and a.split("@")[0].rstrip("0123456789") != ""
+            True
         """
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         ver = np.broadcast_to(np.asarray(version, dtype=np.int64), idx.shape)
@@ -491,7 +498,14 @@ class People:
         return out
 
     def make_phones(self, idx: npt.ArrayLike) -> list[tuple[str, str]]:
-        """(country code, national number) of people ``idx``; national is "" for no phone."""
+        """(country code, national number) of people ``idx``; national is "" for no phone.
+
+        Example:
+            >>> from cdp_spark.generate.catalog import Catalog
+            >>> p = People.build(Plan.make(seed=1, customers=20, days=1), Catalog.build(1), 0)
+            >>> p.make_phones([0])[0][0] in ("7", "44", "49")
+            True
+        """
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         mobiles = self.ident.mobiles(self.country[idx], (self.lo + idx) * 2 + self.phone_ver[idx])
         out = []

@@ -39,7 +39,6 @@ from cdp_spark.generate.clock import (
     iso_local,
     iso_utc_ms,
     naive,
-    offset_text,
     season,
     seconds_of_day,
     tz_offsets,
@@ -169,14 +168,23 @@ class Shard:
         self.final_hazard = np.zeros(self.p.n)
         self.n_sessions = np.zeros(self.p.n, dtype=np.int64)
         self.n_opens = np.zeros(self.p.n, dtype=np.int64)
-        self.ticket_seq = 0
 
     def _rng(self, t: int, stream: int) -> np.random.Generator:
         return np.random.default_rng([self.plan.seed, 2, self.shard, t, stream])
 
     # --- the day ----------------------------------------------------------------------------
     def step(self, t: int) -> tuple[list[Chunk], list[str]]:
-        """Simulate day ``t``: the chunks to write and the ground-truth lines (CSV text)."""
+        """Simulate day ``t``: the chunks to write and the ground-truth lines (CSV text).
+
+        Days must be stepped in order (0, 1, 2...): each day starts from the previous state.
+
+        Example:
+            >>> from cdp_spark.generate.catalog import Catalog
+            >>> shard = Shard(Plan.make(seed=1, customers=50, days=2), Catalog.build(1), 0)
+            >>> chunks, truth = shard.step(0)
+            >>> truth[0].split(",")[:2]
+            ['identity', 'email']
+        """
         p, plan = self.p, self.plan
         d = plan.day(t)
         day0 = epoch_day(d)
@@ -194,6 +202,8 @@ class Shard:
         else:
             truth += self._life_events(t, day0, off, crm, consent)
         registered = p.reg_day <= t
+        # The CRM export first: the e-mail platform syncs its addresses from it.
+        crm_rows, crm_keys = self._crm_rows(t, crm, truth)
 
         emails, clicked, unsub_rows = self._campaign(t, day0, off, registered)
         consent += unsub_rows
@@ -204,7 +214,6 @@ class Shard:
         consent += self._consent_changes(t, day0, off, registered, orders)
         self._churn(t)
 
-        crm_rows, crm_keys = self._crm_rows(t, crm, truth)
         chunks: list[Chunk] = [
             CsvChunk(
                 SOURCES["crm_contacts"], SOURCES["crm_contacts"].filename(d), crm_rows, crm_keys
@@ -1188,7 +1197,14 @@ class Shard:
 
     # --- churn ------------------------------------------------------------------------------
     def hazard(self, t: int) -> npt.NDArray[np.float64]:
-        """Today's churn hazard per person (see the module docstring)."""
+        """Today's churn hazard per person (see the module docstring).
+
+        Example:
+            >>> from cdp_spark.generate.catalog import Catalog
+            >>> shard = Shard(Plan.make(seed=1, customers=100, days=3), Catalog.build(1), 0)
+            >>> bool((shard.hazard(0) > 0).all())
+            True
+        """
         p = self.p
         recency = np.clip((t - p.last_purchase) / 30.0, 0, 3)
         return p.h0 * np.exp(
@@ -1221,7 +1237,14 @@ class Shard:
     )  # fmt: skip
 
     def people_rows(self) -> list[list[str]]:
-        """One row per person: latent traits, final state and outcome (``_truth/people.csv``)."""
+        """One row per person: latent traits, final state and outcome (``_truth/people.csv``).
+
+        Example:
+            >>> from cdp_spark.generate.catalog import Catalog
+            >>> shard = Shard(Plan.make(seed=1, customers=10, days=1), Catalog.build(1), 0)
+            >>> len(shard.people_rows()[0]) == len(Shard.PEOPLE_COLUMNS)
+            True
+        """
         p, plan = self.p, self.plan
         last = plan.days - 1
         reg = p.reg_day
@@ -1259,4 +1282,4 @@ class Shard:
         return [list(row) for row in zip(*columns, strict=True)]
 
 
-__all__ = ["Shard", "offset_text"]
+__all__ = ["Shard"]

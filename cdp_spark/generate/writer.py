@@ -78,7 +78,12 @@ def _csv_text(rows: list[list[str]]) -> str:
 
 
 def header_bytes(columns: tuple[str, ...] | list[str]) -> bytes:
-    """The CSV header line for ``columns``."""
+    """The CSV header line for ``columns``.
+
+    Example:
+        >>> header_bytes(("email", "event"))
+        b'email,event\\n'
+    """
     return (",".join(columns) + "\n").encode("ascii")
 
 
@@ -94,7 +99,20 @@ class ShardResult:
 
 
 class ShardWriter:
-    """Appends a shard's chunks to files under ``root`` (direct) or its part folder."""
+    """Appends a shard's chunks to files under ``root`` (direct) or its part folder.
+
+    Example:
+        >>> import tempfile
+        >>> from cdp_spark.generate.schema import SOURCES
+        >>> spec = SOURCES["email_events"]
+        >>> row = ["a@b.c", "c1", "sent", "2026-01-01 10:00:00"]
+        >>> chunk = CsvChunk(spec, "email/x.csv", [row], ["a@b.c"])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     w = ShardWriter(Path(tmp), Plan.make(seed=1, customers=1, days=1), 0, direct=True)
+        ...     w.write(chunk, t=0, k=0)
+        ...     (Path(tmp) / "email/x.csv").read_text().splitlines()[0]
+        'email,campaign_id,event,event_at'
+    """
 
     def __init__(self, root: Path, plan: Plan, shard: int, *, direct: bool) -> None:
         self.root = root
@@ -258,6 +276,10 @@ def merge_part(root: Path, result: ShardResult) -> None:
 
     Called in shard order, so the final files hold shard 0's rows, then shard 1's... exactly as
     a single process writing directly would.
+
+    Example:
+        >>> result = run_shard(plan, 3, root, direct=False)   # doctest: +SKIP
+        >>> merge_part(root, result)                          # doctest: +SKIP
     """
     part_dir = root / ".parts" / f"{result.shard:05d}"
     for path in result.files:
