@@ -266,6 +266,8 @@ def test_read_at_version_and_timestamp_and_history(lake: DeltaRsLakehouse) -> No
     )
     with pytest.raises(StorageError, match="cannot load version 9"):
         lake.read(table, version=9)
+    with pytest.raises(ValueError, match="not both"):
+        lake.read(table, version=1, timestamp=at_delete)
 
 
 def test_delete_by_partition_and_by_data_predicate(lake: DeltaRsLakehouse) -> None:
@@ -449,3 +451,29 @@ def test_files_outside_hive_folders_get_partition_values_from_the_log(
     assert lake.delete(table, "run_date = '2026-01-03'") == 1
     assert lake.delete(table, "contact_id = 3") == 1
     assertDataFrameEqual(lake.read(table), frame(lake.spark, ROWS[:2]))
+
+
+def test_partition_values_with_nulls_and_special_characters_round_trip(
+    lake: DeltaRsLakehouse,
+) -> None:
+    schema = T.StructType(
+        [T.StructField("id", T.LongType()), T.StructField("segment", T.StringType())]
+    )
+    table = "gold.segments"
+    lake.create(table, schema, partition_by=["segment"])
+    odd = "a b+c%d:e/f=g"
+    # Spark (and Delta) store an empty partition string as NULL.
+    lake.append(table, frame(lake.spark, [(1, None), (2, odd), (3, "")], schema))
+    assertDataFrameEqual(
+        lake.read(table), frame(lake.spark, [(1, None), (2, odd), (3, None)], schema)
+    )
+    arrow = DeltaTable(lake.path(table)).to_pyarrow_table()
+    rows = sorted(arrow.to_pylist(), key=lambda r: r["id"])
+    del arrow
+    assert rows == [
+        {"id": 1, "segment": None},
+        {"id": 2, "segment": odd},
+        {"id": 3, "segment": None},
+    ]
+    assert lake.delete(table, "segment IS NULL") == 2
+    assertDataFrameEqual(lake.read(table), frame(lake.spark, [(2, odd)], schema))

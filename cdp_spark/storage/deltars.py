@@ -355,6 +355,10 @@ class DeltaRsLakehouse(Lakehouse):
         # A blind append reads nothing: commit on the newest snapshot, so that writers who
         # committed while Spark was writing do not count as conflicts.
         fresh = self._load(table, with_files=False)
+        if self._already_committed(fresh, txn):
+            # The same job committed while this one was writing: drop this copy.
+            self._storage.delete_dir(f"{fresh.uri}/{folder}")
+            return self._skipped(fresh, txn)
         return self._commit(
             fresh, folder, adds, [], mode="append", operation="APPEND", txn=txn, rows=rows
         )
@@ -419,7 +423,8 @@ class DeltaRsLakehouse(Lakehouse):
         delete_when: str | None = None,
     ) -> WriteResult:
         keys = list(keys)
-        snap = self._load(table, with_files=False)
+        # The snapshot the merge reads is the one it commits against.
+        snap = self._load(table)
         check_keys(table, keys, snap.schema, df)
         if self._already_committed(snap, txn):
             return self._skipped(snap, txn)
@@ -432,8 +437,6 @@ class DeltaRsLakehouse(Lakehouse):
         check_unique_keys(table, source, keys)
         upserts = conform(source.where(~F.col(_DELETE_COL)), snap.schema, table, allow_extra=True)
         source_keys = source.select(*keys)
-        # The snapshot the merge reads is the one it commits against.
-        snap = self._load(table)
         matched = (
             self._scan(snap, with_file=True)
             .join(source_keys, keys, "left_semi")
@@ -550,6 +553,8 @@ class DeltaRsLakehouse(Lakehouse):
         timestamp: datetime | str | None = None,
         with_files: bool = True,
     ) -> _Snapshot:
+        if version is not None and timestamp is not None:
+            raise ValueError(f"{table}: give version or timestamp, not both")
         uri = self.path(table)
         try:
             dt = DeltaTable(

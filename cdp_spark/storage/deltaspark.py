@@ -179,6 +179,8 @@ class DeltaSparkLakehouse(Lakehouse):
         version: int | None = None,
         timestamp: datetime | str | None = None,
     ) -> DataFrame:
+        if version is not None and timestamp is not None:
+            raise ValueError(f"{table}: give version or timestamp, not both")
         self._table(table)  # a clear error for a missing table
         reader = self.spark.read.format("delta")
         if version is not None:
