@@ -18,6 +18,7 @@ from datetime import date, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from cdp_spark.generate.ids import rows_to_str
 from cdp_spark.generate.vocab import TIMEZONES
 
 DAY = 86_400
@@ -68,6 +69,50 @@ def offset_text(seconds: int) -> str:
     return f"{sign}{h:02d}:{m:02d}"
 
 
+def _two_digits(x: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    return np.stack([x // 10 + 48, x % 10 + 48], axis=1).astype(np.uint8)
+
+
+def _const(n: int, text: bytes) -> npt.NDArray[np.uint8]:
+    return np.broadcast_to(np.frombuffer(text, dtype=np.uint8), (n, len(text)))
+
+
+def _format(
+    seconds: npt.NDArray[np.int64],
+    sep: bytes,
+    millis: npt.NDArray[np.int64] | None = None,
+    suffix: npt.NDArray[np.uint8] | None = None,
+) -> list[str]:
+    # Builds the characters of all timestamps as one uint8 matrix and decodes it once: about
+    # ten times faster than datetime_as_string + per-row concatenation on millions of events.
+    n = len(seconds)
+    days = seconds // DAY
+    sod = seconds - days * DAY
+    uniq, inverse = np.unique(days, return_inverse=True)
+    table = np.frombuffer(
+        "".join(str(np.datetime64(int(d), "D")) for d in uniq.tolist()).encode("ascii"),
+        dtype=np.uint8,
+    ).reshape(len(uniq), 10)
+    parts = [
+        table[inverse.reshape(-1)],
+        _const(n, sep),
+        _two_digits(sod // 3600),
+        _const(n, b":"),
+        _two_digits(sod // 60 % 60),
+        _const(n, b":"),
+        _two_digits(sod % 60),
+    ]
+    if millis is not None:
+        parts += [
+            _const(n, b"."),
+            _two_digits(millis // 10),
+            (millis % 10 + 48)[:, None].astype(np.uint8),
+        ]
+    if suffix is not None:
+        parts.append(suffix)
+    return rows_to_str(np.concatenate(parts, axis=1))
+
+
 def iso_local(utc: npt.NDArray[np.int64], offset: npt.NDArray[np.int64]) -> list[str]:
     """ISO 8601 local time with explicit offset, e.g. ``2026-01-05T14:03:11+03:00``.
 
@@ -77,10 +122,11 @@ def iso_local(utc: npt.NDArray[np.int64], offset: npt.NDArray[np.int64]) -> list
     """
     if len(utc) == 0:
         return []
-    local = np.datetime_as_string((utc + offset).astype("datetime64[s]"), unit="s").tolist()
-    codes = (offset // 900).tolist()
-    texts = {c: offset_text(c * 900) for c in set(codes)}
-    return [a + texts[c] for a, c in zip(local, codes, strict=True)]
+    codes, inverse = np.unique(offset, return_inverse=True)
+    table = np.frombuffer(
+        "".join(offset_text(int(c)) for c in codes.tolist()).encode("ascii"), dtype=np.uint8
+    ).reshape(len(codes), 6)
+    return _format(utc + offset, b"T", suffix=table[inverse.reshape(-1)])
 
 
 def iso_utc_ms(utc_ms: npt.NDArray[np.int64]) -> list[str]:
@@ -92,10 +138,8 @@ def iso_utc_ms(utc_ms: npt.NDArray[np.int64]) -> list[str]:
     """
     if len(utc_ms) == 0:
         return []
-    text: list[str] = np.datetime_as_string(
-        utc_ms.astype("datetime64[ms]"), unit="ms", timezone="UTC"
-    ).tolist()
-    return text
+    seconds = utc_ms // 1000
+    return _format(seconds, b"T", millis=utc_ms - seconds * 1000, suffix=_const(len(utc_ms), b"Z"))
 
 
 def naive(seconds: npt.NDArray[np.int64]) -> list[str]:
@@ -107,8 +151,7 @@ def naive(seconds: npt.NDArray[np.int64]) -> list[str]:
     """
     if len(seconds) == 0:
         return []
-    text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s").tolist()
-    return [s[:10] + " " + s[11:] for s in text]
+    return _format(np.asarray(seconds, dtype=np.int64), b" ")
 
 
 # --- seasonality --------------------------------------------------------------------------------

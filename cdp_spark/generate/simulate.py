@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -99,7 +100,16 @@ CHURNED_WEB = 0.25
 
 _EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "search", "login")
 _TYPE_P = (0.40, 0.38, 0.10, 0.12)
-_QUERY_JSON = [json.dumps(q, ensure_ascii=False) for q in SEARCH_QUERIES]
+# JSON fragments of the optional keys of web events, looked up by index (numpy object arrays).
+_QUERY_FRAG = np.array(
+    [f',"query":{json.dumps(q, ensure_ascii=False)}' for q in SEARCH_QUERIES], dtype=object
+)
+_PAGE_FRAG = np.array(
+    [',"page":"/"']
+    + [f',"page":"/catalog/{c.code}"' for c in CATEGORIES]
+    + [f',"page":"{page}"' for page in PROMO_PAGES],
+    dtype=object,
+)
 _UTM_CUM = np.cumsum(UTM_WEIGHTS) / sum(UTM_WEIGHTS)
 _TOPIC_P = (0.30, 0.15, 0.12, 0.15, 0.10, 0.08, 0.10)
 _CONSENT_SOURCES = ("web_form", "app", "pos_paper_form", "call_centre")
@@ -160,6 +170,7 @@ class Shard:
         self.shard = shard
         self.p = People.build(plan, catalog, shard)
         self.pids = self.p.person_ids()
+        self._sku_frag = np.array([f',"sku":"{sku}"' for sku in catalog.skus], dtype=object)
         self.start_s = epoch_day(plan.start)
         self.crm_cache: dict[tuple[int, int], list[str]] = {}
         self.pending_returns: dict[int, list[tuple[int, list[str]]]] = {}
@@ -779,24 +790,18 @@ class Shard:
             sku_idx[t_ev] = orders.line_sku[orders.line_start[o_of] + k_in]
         extra = np.full(E, "", dtype=object)
         m = np.flatnonzero(sku_idx >= 0)
-        skus = cat.skus
-        extra[m] = [f',"sku":"{skus[x]}"' for x in sku_idx[m].tolist()]
+        extra[m] = self._sku_frag[sku_idx[m]]
         m = np.flatnonzero(etype == 3)
-        extra[m] = [
-            f',"query":{_QUERY_JSON[x]}' for x in rng.integers(0, len(_QUERY_JSON), len(m)).tolist()
-        ]
+        extra[m] = _QUERY_FRAG[rng.integers(0, len(_QUERY_FRAG), len(m))]
         m = np.flatnonzero(etype == 0)
+        # Pages: the home page 40%, a category 45%, a promotion 15% (see _PAGE_FRAG).
         page_kind = rng.random(len(m))
         cats = rng.integers(0, len(CATEGORIES), len(m))
         promo = rng.integers(0, len(PROMO_PAGES), len(m))
-        extra[m] = [
-            ',"page":"/"'
-            if pk < 0.4
-            else f',"page":"/catalog/{CATEGORIES[c].code}"'
-            if pk < 0.85
-            else f',"page":"{PROMO_PAGES[pr]}"'
-            for pk, c, pr in zip(page_kind.tolist(), cats.tolist(), promo.tolist(), strict=True)
-        ]
+        page = np.where(
+            page_kind < 0.4, 0, np.where(page_kind < 0.85, 1 + cats, 1 + len(CATEGORIES) + promo)
+        )
+        extra[m] = _PAGE_FRAG[page]
         m = np.flatnonzero(etype == 4)
         if len(m):
             sess = e_s[m]
@@ -828,12 +833,9 @@ class Shard:
         sid = hex_words(rng.bit_generator.random_raw(S), 16)
         e_person = s_person[e_s]
         pids = self.pids
-        truth.extend(
-            [
-                f"web_events,event_id,{e},{pids[i]}\n"
-                for e, i in zip(eid, e_person.tolist(), strict=True)
-            ]
-        )
+        if E:
+            owners = itemgetter(*e_person.tolist())(pids) if E > 1 else (pids[int(e_person[0])],)
+            truth.extend(map("web_events,event_id,%s,%s\n".__mod__, zip(eid, owners, strict=True)))
         spec = SOURCES["web_events"]
         late_at = self.plan.late.get(("web_events", t))
         groups = [(spec.filename(d), order)]
