@@ -140,6 +140,19 @@ def test_missing_table_and_bad_session_give_clear_errors(
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
 
 
+def test_tables_needing_delta_features_the_engine_lacks_are_refused(
+    lake: DeltaRsLakehouse,
+) -> None:
+    table = contacts(lake, rows=[])
+    # A CHECK constraint (added by another writer) would not be enforced by plain Parquet
+    # writes: writes are refused, reads still work.
+    DeltaTable(lake.path(table)).alter.add_constraint({"positive_id": "contact_id > 0"})
+    assertDataFrameEqual(lake.read(table), frame(lake.spark, []))
+    with pytest.raises(StorageError, match="checkConstraints") as caught:
+        lake.append(table, frame(lake.spark, ROWS))
+    assert "delta-spark" in (caught.value.hint or "")
+
+
 # ---------------------------------------------------------------- writes and reads
 
 

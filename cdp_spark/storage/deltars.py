@@ -347,14 +347,14 @@ class DeltaRsLakehouse(Lakehouse):
     # ------------------------------------------------------------------ writes
 
     def append(self, table: str, df: DataFrame, *, txn: Txn | None = None) -> WriteResult:
-        snap = self._load(table, with_files=False)
+        snap = self._load(table, with_files=False, write=True)
         if self._already_committed(snap, txn):
             return self._skipped(snap, txn)
         data = conform(df, snap.schema, table)
         folder, adds, rows = self._write(snap, data)
         # A blind append reads nothing: commit on the newest snapshot, so that writers who
         # committed while Spark was writing do not count as conflicts.
-        fresh = self._load(table, with_files=False)
+        fresh = self._load(table, with_files=False, write=True)
         if self._already_committed(fresh, txn):
             # The same job committed while this one was writing: drop this copy.
             self._storage.delete_dir(f"{fresh.uri}/{folder}")
@@ -371,7 +371,7 @@ class DeltaRsLakehouse(Lakehouse):
         where: str | None = None,
         txn: Txn | None = None,
     ) -> WriteResult:
-        snap = self._load(table)
+        snap = self._load(table, write=True)
         if self._already_committed(snap, txn):
             return self._skipped(snap, txn)
         if where is None:
@@ -424,7 +424,7 @@ class DeltaRsLakehouse(Lakehouse):
     ) -> WriteResult:
         keys = list(keys)
         # The snapshot the merge reads is the one it commits against.
-        snap = self._load(table)
+        snap = self._load(table, write=True)
         check_keys(table, keys, snap.schema, df)
         if self._already_committed(snap, txn):
             return self._skipped(snap, txn)
@@ -463,7 +463,7 @@ class DeltaRsLakehouse(Lakehouse):
         )
 
     def delete(self, table: str, where: str, *, txn: Txn | None = None) -> int:
-        snap = self._load(table)
+        snap = self._load(table, write=True)
         if self._already_committed(snap, txn):
             return 0
         predicate = parse_predicate(where, table)
@@ -552,6 +552,7 @@ class DeltaRsLakehouse(Lakehouse):
         version: int | None = None,
         timestamp: datetime | str | None = None,
         with_files: bool = True,
+        write: bool = False,
     ) -> _Snapshot:
         if version is not None and timestamp is not None:
             raise ValueError(f"{table}: give version or timestamp, not both")
@@ -570,6 +571,7 @@ class DeltaRsLakehouse(Lakehouse):
         except DeltaError as exc:
             when = f"version {version}" if version is not None else f"timestamp {timestamp}"
             raise StorageError(f"{table}: cannot load {when}: {exc}") from exc
+        check_protocol(table, dt, write=write)
         partition_by = list(dt.metadata().partition_columns)
         files = _snapshot_files(dt, partition_by) if with_files else []
         return _Snapshot(table, uri, dt, from_delta_schema(dt.schema()), partition_by, files)
@@ -749,6 +751,46 @@ def referenced_columns(spark: SparkSession, sql: str) -> set[str] | None:
         children = node.children()
         pending.extend(children.apply(i) for i in range(children.size()))
     return names
+
+
+# What this engine's reads and writes handle. Other features (deletion vectors, column
+# mapping, CHECK constraints, generated or identity columns, change data feed...) change how
+# files must be read or what a writer must do, which plain Parquet files + add/remove actions
+# do not honour: such tables are refused rather than read or written wrongly.
+READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"})
+WRITER_FEATURES = READER_FEATURES | {"appendOnly", "invariants"}
+# Features implied by the legacy protocol versions (before table features).
+_LEGACY_WRITER = {
+    3: {"checkConstraints"},
+    4: {"checkConstraints", "changeDataFeed", "generatedColumns"},
+    5: {"checkConstraints", "changeDataFeed", "generatedColumns", "columnMapping"},
+    6: {
+        "checkConstraints",
+        "changeDataFeed",
+        "generatedColumns",
+        "columnMapping",
+        "identityColumns",
+    },
+}
+
+
+def check_protocol(table: str, dt: DeltaTable, *, write: bool) -> None:
+    """Refuse tables that need Delta features this engine does not implement."""
+    protocol = dt.protocol()
+    readers = set(protocol.reader_features or [])
+    if protocol.min_reader_version == 2:
+        readers.add("columnMapping")
+    unsupported = readers - READER_FEATURES
+    if write:
+        writers = set(protocol.writer_features or [])
+        writers |= _LEGACY_WRITER.get(min(protocol.min_writer_version, 6), set())
+        unsupported |= writers - WRITER_FEATURES
+    if unsupported:
+        raise StorageError(
+            f"{table} uses Delta features the delta-rs engine does not implement: "
+            f"{', '.join(sorted(unsupported))}",
+            hint="use the delta-spark engine for this table (storage.engine: delta-spark)",
+        )
 
 
 def check_session(spark: SparkSession) -> None:
