@@ -142,7 +142,9 @@ def generate(
         seed: random seed.
         malformed_rate: share of records deliberately corrupted (bad dates, negative amounts,
             truncated JSON, wrong column counts, cp1251 rows), ``0 <= rate <= 0.5``.
-        workers: processes to use (shards are spread over them).
+        workers: processes to use (shards are spread over them). Workers are spawned, so a
+            script calling this with ``workers > 1`` needs the usual
+            ``if __name__ == "__main__":`` guard.
         progress: called as ``progress(stage, done, total)``.
 
     Example:
