@@ -32,7 +32,12 @@ _HEX = re.compile(r"%([0-9A-Fa-f]{2})")
 
 
 def is_local(uri: str) -> bool:
-    """True for plain paths and file: URIs."""
+    """True for plain paths and file: URIs.
+
+    Example:
+        >>> is_local("/data/lake"), is_local("s3a://bucket/lake")
+        (True, False)
+    """
     return "://" not in uri and not uri.startswith("file:")
 
 
@@ -52,7 +57,12 @@ def normalize_root(root: str) -> str:
 
 
 def native_uri(uri: str) -> str:
-    """The URI delta-rs and pyarrow understand: Hadoop's s3a:// and s3n:// are s3:// there."""
+    """The URI delta-rs and pyarrow understand: Hadoop's s3a:// and s3n:// are s3:// there.
+
+    Example:
+        >>> native_uri("s3a://bucket/lake/bronze/crm")
+        's3://bucket/lake/bronze/crm'
+    """
     for hadoop in ("s3a://", "s3n://"):
         if uri.startswith(hadoop):
             return "s3://" + uri[len(hadoop) :]
@@ -64,18 +74,32 @@ def path_key(path: str, *, encoded: bool) -> str:
 
     Spark reports ``file:/t/a%20b`` (URI, encoded), delta-rs ``/t/a b`` (decoded); both
     become ``t/a b``. ``s3a://b/k`` and ``s3://b/k`` both become ``b/k``.
+
+    Example:
+        >>> path_key("file:/t/a%20b", encoded=True) == path_key("/t/a b", encoded=False)
+        True
     """
     key = _SCHEME.sub("", path)
     return unquote(key) if encoded else key
 
 
 def hive_unescape(text: str) -> str:
-    """Undo Spark's escaping of partition folder names (``%3A`` -> ``:``)."""
+    """Undo Spark's escaping of partition folder names (``%3A`` -> ``:``).
+
+    Example:
+        >>> hive_unescape("10%3A30")
+        '10:30'
+    """
     return _HEX.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 def partition_string(value: Any) -> str | None:
-    """The Delta log's string form of a partition value that delta-rs returned typed."""
+    """The Delta log's string form of a partition value that delta-rs returned typed.
+
+    Example:
+        >>> partition_string(dt.date(2026, 1, 1)), partition_string(True), partition_string(7)
+        ('2026-01-01', 'true', '7')
+    """
     if value is None:
         return None
     if isinstance(value, bool):
@@ -89,7 +113,14 @@ def partition_string(value: Any) -> str | None:
 
 def hive_partition_values(rel_dir: str, partition_by: list[str]) -> dict[str, str | None] | None:
     """Partition values spelled by the last folders of ``rel_dir`` (``a=1/b=x``), or None when
-    the folders do not name exactly ``partition_by`` in order."""
+    the folders do not name exactly ``partition_by`` in order.
+
+    Example:
+        >>> hive_partition_values("part-1/run_date=2026-01-01", ["run_date"])
+        {'run_date': '2026-01-01'}
+        >>> hive_partition_values("elsewhere", ["run_date"]) is None
+        True
+    """
     if not partition_by:
         return {}
     segments = [s for s in rel_dir.split("/") if s]

@@ -135,7 +135,7 @@ def split_table_name(table: str) -> tuple[str, str]:
     Example:
         >>> split_table_name("silver.crm_contacts")
         ('silver', 'crm_contacts')
-        >>> split_table_name("silver/../etc")
+        >>> split_table_name("silver/../etc")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ValueError: table name 'silver/../etc' must look like '<layer>.<table>' ...
     """

@@ -116,7 +116,12 @@ class _Hit:
 
 
 def engine_of(commit: dict[str, Any]) -> str:
-    """Which engine wrote a commit, from its ``engineInfo`` / ``clientVersion``."""
+    """Which engine wrote a commit, from its ``engineInfo`` / ``clientVersion``.
+
+    Example:
+        >>> engine_of({"engineInfo": "Apache-Spark/4.0.0 Delta-Lake/4.0.0"})
+        'delta-spark'
+    """
     info = str(commit.get("engineInfo") or commit.get("clientVersion") or "unknown")
     if info.startswith("delta-rs"):
         return "delta-rs"
@@ -131,6 +136,11 @@ def normalize_commit(commit: dict[str, Any], file_millis: int | None = None) -> 
     ``timestamp`` is the commit file's modification time when known, as in delta-spark's
     history: time travel by timestamp goes by that time, not by the writer's clock
     (kept as ``commitTimestamp``).
+
+    Example:
+        >>> c = normalize_commit({"version": 1, "timestamp": 0, "engineInfo": "delta-rs:py-1.6"})
+        >>> (c["timestamp"].year, c["engine"])
+        (1970, 'delta-rs')
     """
     out = dict(commit)
     millis = out.get("timestamp")
@@ -734,6 +744,11 @@ def referenced_columns(spark: SparkSession, sql: str) -> set[str] | None:
     Spark's own parser is asked (through the JVM): trying the predicate on a DataFrame and
     catching the AnalysisException would also work, but PySpark logs every such exception
     at ERROR level.
+
+    Example:
+        >>> where = "run_date = '2026-01-01' AND id > 3"
+        >>> sorted(referenced_columns(spark, where))  # doctest: +SKIP
+        ['id', 'run_date']
     """
     try:
         node = spark._jsparkSession.sessionState().sqlParser().parseExpression(sql)
@@ -775,7 +790,11 @@ _LEGACY_WRITER = {
 
 
 def check_protocol(table: str, dt: DeltaTable, *, write: bool) -> None:
-    """Refuse tables that need Delta features this engine does not implement."""
+    """Refuse tables that need Delta features this engine does not implement.
+
+    Example:
+        >>> check_protocol("silver.contacts", DeltaTable(path), write=True)  # doctest: +SKIP
+    """
     protocol = dt.protocol()
     readers = set(protocol.reader_features or [])
     if protocol.min_reader_version == 2:
@@ -798,6 +817,9 @@ def check_session(spark: SparkSession) -> None:
 
     Spark's default INT96 timestamps would make the table require the ``timestampNanos``
     reader feature, which delta-rs (and so every non-Spark reader) cannot read.
+
+    Example:
+        >>> check_session(spark)  # raises StorageError on an INT96 session  # doctest: +SKIP
     """
     value = (spark.conf.get(TIMESTAMP_CONF, "INT96") or "INT96").upper()
     if value != "TIMESTAMP_MICROS":
