@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -179,7 +180,11 @@ class DeltaRsLakehouse(Lakehouse):
         check_session(spark)
         super().__init__(spark, _files.normalize_root(root))
         self._storage_options = storage_options
-        self._storage = _files.Storage.for_root(self.root)
+
+    @cached_property
+    def _storage(self) -> _files.Storage:
+        # Lazily: resolving an object store (e.g. the S3 region) may call the network.
+        return _files.Storage.for_root(self.root)
 
     # ------------------------------------------------------------------ tables
 
