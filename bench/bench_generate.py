@@ -92,8 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         f"records={total} web_events={web} seconds={seconds:.1f} "
         f"records_per_s={total / seconds:,.0f} web_events_per_s={web / seconds:,.0f} "
         f"bytes={size / 2**30:.2f}GiB truth_rows={summary.truth_rows} "
-        f"peak_rss_parent={self_rss:.0f}MiB peak_rss_worker={child_rss:.0f}MiB"
+        f"peak_rss_parent={self_rss:.0f}MiB "
+        + (f"peak_rss_worker={child_rss:.0f}MiB" if args.workers > 1 else "(no workers)")
     )
+    cpu = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = sum(r.ru_utime + r.ru_stime for r in cpu)
+    # CPU time per record does not depend on how busy a shared machine is, wall time does.
+    print(f"CPU {cpu_s:.1f} s = {cpu_s / total * 1e6:.1f} us per record (parent + workers)")
     if not args.keep:
         shutil.rmtree(args.out, ignore_errors=True)
     return 0
