@@ -268,6 +268,8 @@ def test_read_at_version_and_timestamp_and_history(lake: DeltaRsLakehouse) -> No
         None,
     ]
     assert history[-1]["operation"] == "CREATE TABLE"
+    assert history[1]["operationMetrics"]["numDeletedRows"] == "1"
+    assert history[2]["operationMetrics"]["numOutputRows"] == "3"
     assert {h["engine"] for h in history} == {"delta-rs"}
     assert len(lake.history(table, limit=2)) == 2
     assertDataFrameEqual(lake.read(table, version=1), frame(lake.spark, ROWS))

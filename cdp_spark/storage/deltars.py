@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -237,8 +238,9 @@ class DeltaRsLakehouse(Lakehouse):
         """The table's commits, newest first (read from the log by delta-rs).
 
         Commits of this engine record their logical operation (APPEND, OVERWRITE, MERGE,
-        DELETE) in ``operationParameters["cdpOperation"]``; Delta's own ``operation`` says
-        ``WRITE`` for all of them.
+        DELETE) in ``operationParameters["cdpOperation"]`` (Delta's own ``operation`` says
+        ``WRITE`` for all of them) and Delta's metric names in ``operationMetrics``
+        (numFiles, numOutputRows, numOutputBytes, numRemovedFiles, numDeletedRows...).
 
         Example:
             >>> lake.history("bronze.crm", limit=1)[0]["operation"]     # doctest: +SKIP
@@ -485,6 +487,7 @@ class DeltaRsLakehouse(Lakehouse):
         affected = self._affected_files(snap, predicate, where)
         if not affected and txn is None:
             return 0  # nothing to delete and no txn to record
+        deleted = sum(a.matched for a in affected)
         partial = [a.file for a in affected if not a.full]
         folder: str | None = None
         adds: list[AddAction] = []
@@ -501,8 +504,9 @@ class DeltaRsLakehouse(Lakehouse):
             txn=txn,
             rows=0,
             params={"predicate": where},
+            metrics={"numDeletedRows": deleted},
         )
-        return sum(a.matched for a in affected)
+        return deleted
 
     # ------------------------------------------------------------------ maintenance
 
@@ -637,15 +641,26 @@ class DeltaRsLakehouse(Lakehouse):
         txn: Txn | None,
         rows: int,
         params: dict[str, str] | None = None,
+        metrics: dict[str, int] | None = None,
     ) -> WriteResult:
         """Phase two: one Delta commit of the new files, the removed files and the txn."""
         write_id = uuid.uuid4().hex
         now = int(time.time() * 1000)
         actions: list[AddAction | RemoveAction] = [*adds]
         actions += [RemoveAction(f.rel, True, now, f.size, f.partition_values) for f in removed]
+        # Delta's metric names (as delta-spark records them), as strings like Delta's.
+        counts = {
+            "numFiles": len(adds),
+            "numOutputRows": sum(json.loads(a.stats)["numRecords"] for a in adds),
+            "numOutputBytes": sum(a.size for a in adds),
+            "numRemovedFiles": len(removed),
+            "numSourceRowsWritten": rows,
+            **(metrics or {}),
+        }
         properties = CommitProperties(
             custom_metadata={
                 "operationParameters": {"cdpOperation": operation, **(params or {})},
+                "operationMetrics": {k: str(v) for k, v in counts.items()},
                 "cdpWriteId": write_id,
             },
             app_transactions=[Transaction(txn.app_id, txn.version)] if txn else None,
