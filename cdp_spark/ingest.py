@@ -629,19 +629,21 @@ def write_manifest(lake: Lakehouse, source_name: str, df: DataFrame, batch_id: i
 # --- the manifest and the open batch ---------------------------------------------------------
 
 
-def read_known_files(lake: Lakehouse, source_name: str) -> list[KnownFile]:
-    """The files the manifest holds for ``source`` (one small row per file ever ingested).
+def read_known_files(lake: Lakehouse) -> dict[str, list[KnownFile]]:
+    """The files the manifest holds, by source (one small row per file ever ingested).
+
+    Read once per run for every source: the manifest is small and each read is a Spark job.
 
     Example:
-        >>> read_known_files(lake, "crm")[0].batch_id   # doctest: +SKIP
+        >>> read_known_files(lake)["crm"][0].batch_id   # doctest: +SKIP
         1
     """
     if not lake.exists(MANIFEST_TABLE):
-        return []
+        return {}
     rows = (
         lake.read(MANIFEST_TABLE)
-        .where(F.col("source") == source_name)
         .select(
+            "source",
             "file_path",
             "file_size",
             F.unix_micros("file_mtime").alias("mtime_us"),
@@ -650,7 +652,36 @@ def read_known_files(lake: Lakehouse, source_name: str) -> list[KnownFile]:
         )
         .collect()
     )
-    return [KnownFile(r[0], int(r[1]), int(r[2]), r[3], int(r[4])) for r in rows]
+    known: dict[str, list[KnownFile]] = {}
+    for r in rows:
+        known.setdefault(r[0], []).append(KnownFile(r[1], int(r[2]), int(r[3]), r[4], int(r[5])))
+    return known
+
+
+def _bronze_and_quarantine(
+    lake: Lakehouse, source_name: str, batch_filter: Column
+) -> DataFrame | None:
+    # (batch_id, file, reason) of the source's rows in bronze (reason null) and in quarantine
+    # (bronze layer), as one DataFrame so a single Spark job reads both.
+    parts: list[DataFrame] = []
+    if lake.exists(bronze_table(source_name)):
+        parts.append(
+            lake.read(bronze_table(source_name)).select(
+                F.col("_batch_id").alias("batch_id"),
+                F.col("_source_file").alias("file"),
+                F.lit(None).cast("string").alias("reason"),
+            )
+        )
+    if lake.exists(QUARANTINE_TABLE):
+        parts.append(
+            lake.read(QUARANTINE_TABLE)
+            .where((F.col("source") == source_name) & (F.col("layer") == "bronze"))
+            .select("batch_id", F.col("source_file").alias("file"), "reason")
+        )
+    if not parts:
+        return None
+    union = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    return union.where(batch_filter)
 
 
 def find_open_batch(
@@ -658,27 +689,19 @@ def find_open_batch(
 ) -> tuple[int, set[str]] | None:
     """A batch that reached bronze or quarantine but not the manifest, with its files.
 
+    Bronze is partitioned by ``_batch_id``, so in the normal case (nothing above the
+    manifest's last batch) this reads no data file.
+
     Example:
         >>> find_open_batch(lake, "crm", last_batch=3)   # doctest: +SKIP
         (4, {'crm/crm_contacts_2026-03-04.csv'})
     """
+    rows = _bronze_and_quarantine(lake, source_name, F.col("batch_id") > last_batch)
+    if rows is None:
+        return None
     found: dict[int, set[str]] = {}
-    sources: list[DataFrame] = []
-    if lake.exists(bronze_table(source_name)):
-        sources.append(
-            lake.read(bronze_table(source_name)).select(
-                F.col("_batch_id").alias("batch_id"), F.col("_source_file").alias("file")
-            )
-        )
-    if lake.exists(QUARANTINE_TABLE):
-        sources.append(
-            lake.read(QUARANTINE_TABLE)
-            .where((F.col("source") == source_name) & (F.col("layer") == "bronze"))
-            .select("batch_id", F.col("source_file").alias("file"))
-        )
-    for df in sources:
-        for row in df.where(F.col("batch_id") > last_batch).distinct().collect():
-            found.setdefault(int(row["batch_id"]), set()).add(row["file"])
+    for row in rows.select("batch_id", "file").distinct().collect():
+        found.setdefault(int(row["batch_id"]), set()).add(row["file"])
     if not found:
         return None
     open_id = max(found)
@@ -721,29 +744,15 @@ def _table_counts(
     # Count what actually landed, by reading the tables back: this is what makes the
     # reconciliation catch a lost or doubled write.
     bronze_counts: dict[str, int] = {}
-    if lake.exists(bronze_table(source_name)):
-        for row in (
-            lake.read(bronze_table(source_name))
-            .where(F.col("_batch_id") == batch_id)
-            .groupBy("_source_file")
-            .count()
-            .collect()
-        ):
-            bronze_counts[row[0]] = int(row[1])
     quarantine_counts: dict[str, dict[str, int]] = {}
-    if lake.exists(QUARANTINE_TABLE):
-        for row in (
-            lake.read(QUARANTINE_TABLE)
-            .where(
-                (F.col("source") == source_name)
-                & (F.col("layer") == "bronze")
-                & (F.col("batch_id") == batch_id)
-            )
-            .groupBy("source_file", "reason")
-            .count()
-            .collect()
-        ):
-            quarantine_counts.setdefault(row[0], {})[row[1]] = int(row[2])
+    rows = _bronze_and_quarantine(lake, source_name, F.col("batch_id") == batch_id)
+    if rows is None:
+        return bronze_counts, quarantine_counts
+    for row in rows.groupBy("file", "reason").count().collect():
+        if row["reason"] is None:
+            bronze_counts[row["file"]] = int(row["count"])
+        else:
+            quarantine_counts.setdefault(row["file"], {})[row["reason"]] = int(row["count"])
     return bronze_counts, quarantine_counts
 
 
@@ -844,7 +853,9 @@ def ingest_batch(
     )
 
 
-def ingest_source(ctx: RunContext, source_name: str) -> list[BatchResult]:
+def ingest_source(
+    ctx: RunContext, source_name: str, known: Sequence[KnownFile] | None = None
+) -> list[BatchResult]:
     """Ingest the new files of one source (normally one batch; two after a crash).
 
     Example:
@@ -856,7 +867,8 @@ def ingest_source(ctx: RunContext, source_name: str) -> list[BatchResult]:
     ensure_table(lake, bronze_table(source_name), bronze_schema(source), partition_by=["_batch_id"])
     fs, _, _ = landing_filesystem(ctx.cfg.landing_dir)
     listed = list_landing_files(ctx.cfg.landing_dir, source)
-    known = read_known_files(lake, source_name)
+    if known is None:
+        known = read_known_files(lake).get(source_name, [])
     last = max((k.batch_id for k in known), default=0)
     open_batch = find_open_batch(lake, source_name, last)
     batches = plan_batches(
@@ -906,9 +918,10 @@ def run_ingest(ctx: RunContext, sources: Iterable[str] | None = None) -> StageRe
     names = selected_sources(ctx.cfg, sources)
     ensure_table(ctx.lake, MANIFEST_TABLE, MANIFEST_SCHEMA)
     ensure_table(ctx.lake, QUARANTINE_TABLE, QUARANTINE_SCHEMA, partition_by=["source"])
+    known = read_known_files(ctx.lake)
     results: list[BatchResult] = []
     for name in names:
-        results.extend(ingest_source(ctx, name))
+        results.extend(ingest_source(ctx, name, known.get(name, [])))
     by_reason: dict[str, int] = {}
     for r in results:
         for reason, n in r.by_reason.items():

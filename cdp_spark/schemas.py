@@ -342,7 +342,8 @@ def conform(df: DataFrame, schema: StructType, where: str) -> DataFrame:
 # Columns recognised by name for name/address normalisation (the config marks identifiers
 # explicitly, but not names and addresses). The first present group wins.
 NAME_PART_COLUMNS = ("first_name", "middle_name", "last_name")
-FULL_NAME_COLUMNS = ("full_name", "name", "customer_name")
+# Not plain "name": products and stores have one too.
+FULL_NAME_COLUMNS = ("full_name", "customer_name", "contact_name")
 ADDRESS_COLUMNS = ("address", "address_line", "address_line1", "street", "street_address")
 POSTCODE_COLUMNS = ("postcode", "postal_code", "zip", "zip_code")
 COUNTRY_COLUMNS = ("country", "country_code")

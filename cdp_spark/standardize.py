@@ -36,13 +36,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -90,6 +91,7 @@ CONSENT_KEYS = ("identifier_type", "identifier_norm", "channel", "purpose")
 # Numeric columns whose names say they cannot be negative (amounts, prices, quantities).
 NON_NEGATIVE_HINTS = ("amount", "price", "total", "qty", "quantity", "revenue", "discount")
 _RAW = "__raw__"
+EPOCH_SENTINEL = r"^1970-01-01(?:[T ]00:00(?::00(?:\.0+)?)?)?(?:Z|[+-]00:?00)?$"
 
 
 def _raw(name: str) -> str:
@@ -102,7 +104,8 @@ def _raw(name: str) -> str:
 def typed_value(raw: Column, dtype: DataType, *, timezone: str) -> Column:
     """``raw`` (text, as bronze holds it) converted to ``dtype``; null where it does not parse.
 
-    Dates and timestamps go through the normaliser (several formats, local time -> UTC),
+    Dates and timestamps go through the normaliser (several formats, local time -> UTC; the
+    Unix epoch itself, an empty time in disguise, does not parse),
     decimals and doubles through ``parse_amount`` (decimal commas, spaces), everything else
     through ``try_cast``; nested values are cast as a whole (a bad leaf becomes null).
 
@@ -114,7 +117,9 @@ def typed_value(raw: Column, dtype: DataType, *, timezone: str) -> Column:
     if isinstance(dtype, StringType):
         return F.when(~is_blank(raw), text)
     if isinstance(dtype, TimestampType):
-        return N.parse_timestamp_utc(text, default_tz=timezone)
+        # 1970-01-01T00:00:00 is what an empty time becomes in many exports, not an event.
+        sentinel = text.rlike(EPOCH_SENTINEL)
+        return F.when(~sentinel, N.parse_timestamp_utc(text, default_tz=timezone))
     if isinstance(dtype, DateType):
         return N.parse_date(text)
     if isinstance(dtype, DecimalType | DoubleType):
@@ -199,6 +204,10 @@ def with_derived_columns(df: DataFrame, source: SourceConfig, cfg: CdpConfig) ->
     phones = replace(phones, numbers=(*phones.numbers, *std.junk_phones))
     derived = derived_columns(source)
     country = next((d.name for d in derived if d.kind == "country"), None)
+    # A national-format number (07700 900123) is only valid in its own country's plan.
+    region: str | Column = (
+        F.coalesce(F.col(country), F.lit(std.default_region)) if country else std.default_region
+    )
     # Countries first: the postcode check depends on the country.
     for d in sorted(derived, key=lambda d: d.kind != "country"):
         src_col = F.col(d.inputs[0])
@@ -207,7 +216,7 @@ def with_derived_columns(df: DataFrame, source: SourceConfig, cfg: CdpConfig) ->
             value = N.normalize_email(src_col)
             junk = N.is_junk_email(value, emails)
         elif d.kind == "phone":
-            value = N.normalize_phone(src_col, default_region=std.default_region)
+            value = N.normalize_phone(src_col, default_region=region)
             junk = N.is_junk_phone(value, phones)
         elif d.kind == "typed_identifier":
             # The value's kind is in another column (consent: identifier_type email/phone/...).
@@ -261,11 +270,14 @@ def with_silver_reason(
         checks.append((unparsed(F.col(_raw(c.name)), F.col(c.name), dtype), f"bad_type:{c.name}"))
     for name in non_negative_columns(source):
         checks.append((F.col(name) < 0, f"negative:{name}"))
+    derived = {d.name: d for d in derived_columns(source)}
     for key in dict.fromkeys(source.keys if keys is None else keys):
-        checks.append((F.col(key).isNull(), f"missing_key:{key}"))
+        # A key made by normalising (consent's identifier_norm) is null when the value is bad.
+        label = f"invalid_identifier:{derived[key].inputs[0]}" if key in derived else None
+        checks.append((F.col(key).isNull(), label or f"missing_key:{key}"))
     for c in source.columns:
         if c.required and c.identifier in ("email", "phone"):
-            target = next(d.name for d in derived_columns(source) if d.inputs == (c.name,))
+            target = next(d.name for d in derived.values() if d.inputs == (c.name,))
             junk = F.coalesce(F.col(f"__junk__{target}"), F.lit(False))
             bad = ~is_blank(F.col(c.name)) & F.col(target).isNull() & ~junk
             checks.append((bad, f"invalid_{c.identifier}:{c.name}"))
@@ -382,62 +394,86 @@ def build_silver_quarantine(
 # --- bookkeeping -----------------------------------------------------------------------------
 
 
-def pending_batches(lake: Lakehouse, source_name: str) -> tuple[int, int]:
-    """``(watermark, last)``: batches ``watermark < b <= last`` are ready and not yet done.
+@dataclass
+class Bookkeeping:
+    """What the ops tables say, read once per run for every source (each read is a job).
 
-    ``last`` comes from the ingest manifest, so a batch whose ingest did not finish (no
-    manifest row yet) is left for later.
+    ``done``: the watermark per source (batches up to it are standardised). ``batches``:
+    per source and ingested batch, (rows read, rows in bronze) from the ingest manifest; only
+    batches in the manifest are complete, so a half-written ingest batch is never read.
+    ``bronze_rejects``: per source and batch above the watermark, bronze quarantine counts
+    by reason.
+    """
+
+    done: dict[str, int]
+    batches: dict[str, dict[int, tuple[int, int]]]
+    bronze_rejects: dict[str, dict[int, dict[str, int]]]
+
+    def pending(self, source: str) -> tuple[int, int] | None:
+        """``(first, last)`` batch to standardise for ``source``, or None."""
+        done = self.done.get(source, 0)
+        ready = [b for b in self.batches.get(source, {}) if b > done]
+        return (done + 1, max(ready)) if ready else None
+
+    def totals(self, source: str, lo: int, hi: int) -> tuple[int, int]:
+        """Rows read and rows in bronze for batches ``lo..hi`` of ``source``."""
+        picked = [v for b, v in self.batches.get(source, {}).items() if lo <= b <= hi]
+        return sum(r for r, _ in picked), sum(b for _, b in picked)
+
+    def rejects(self, source: str, lo: int, hi: int) -> dict[str, int]:
+        """Bronze quarantine counts by reason for batches ``lo..hi`` of ``source``."""
+        out: dict[str, int] = {}
+        for batch, reasons in self.bronze_rejects.get(source, {}).items():
+            if lo <= batch <= hi:
+                for reason, n in reasons.items():
+                    out[reason] = out.get(reason, 0) + n
+        return out
+
+
+def read_bookkeeping(lake: Lakehouse, sources: Sequence[str]) -> Bookkeeping:
+    """Read the watermarks, the manifest and the bronze rejects above the watermarks.
 
     Example:
-        >>> pending_batches(lake, "crm")   # doctest: +SKIP
-        (3, 4)
+        >>> read_bookkeeping(lake, ["crm"]).pending("crm")   # doctest: +SKIP
+        (4, 5)
     """
-    done = 0
+    done: dict[str, int] = {}
     if lake.exists(STANDARDIZE_LOG_TABLE):
-        row = (
+        for r in (
             lake.read(STANDARDIZE_LOG_TABLE)
-            .where(F.col("source") == source_name)
-            .agg(F.max("last_batch_id"))
-            .first()
-        )
-        done = int(row[0]) if row and row[0] is not None else 0
-    last = done
+            .groupBy("source")
+            .agg(F.max("last_batch_id").alias("done"))
+            .collect()
+        ):
+            done[r["source"]] = int(r["done"])
+    batches: dict[str, dict[int, tuple[int, int]]] = {}
     if lake.exists(MANIFEST_TABLE):
-        row = (
+        for r in (
             lake.read(MANIFEST_TABLE)
-            .where(F.col("source") == source_name)
-            .agg(F.max("batch_id"))
-            .first()
-        )
-        last = int(row[0]) if row and row[0] is not None else done
-    return done, max(done, last)
-
-
-def _manifest_totals(lake: Lakehouse, source_name: str, lo: int, hi: int) -> tuple[int, int]:
-    row = (
-        lake.read(MANIFEST_TABLE)
-        .where((F.col("source") == source_name) & F.col("batch_id").between(lo, hi))
-        .agg(F.sum("rows_read"), F.sum("rows_bronze"))
-        .first()
-    )
-    return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
-
-
-def _bronze_rejects(lake: Lakehouse, source_name: str, lo: int, hi: int) -> dict[str, int]:
-    if not lake.exists(QUARANTINE_TABLE):
-        return {}
-    rows = (
-        lake.read(QUARANTINE_TABLE)
-        .where(
-            (F.col("source") == source_name)
-            & (F.col("layer") == "bronze")
-            & F.col("batch_id").between(lo, hi)
-        )
-        .groupBy("reason")
-        .count()
-        .collect()
-    )
-    return {r[0]: int(r[1]) for r in rows}
+            .groupBy("source", "batch_id")
+            .agg(F.sum("rows_read").alias("read"), F.sum("rows_bronze").alias("bronze"))
+            .collect()
+        ):
+            batches.setdefault(r["source"], {})[int(r["batch_id"])] = (
+                int(r["read"]),
+                int(r["bronze"]),
+            )
+    rejects: dict[str, dict[int, dict[str, int]]] = {}
+    wanted = [s for s in sources if any(b > done.get(s, 0) for b in batches.get(s, {}))]
+    if wanted and lake.exists(QUARANTINE_TABLE):
+        above = F.lit(False)
+        for s in wanted:
+            above = above | ((F.col("source") == s) & (F.col("batch_id") > done.get(s, 0)))
+        for r in (
+            lake.read(QUARANTINE_TABLE)
+            .where((F.col("layer") == "bronze") & above)
+            .groupBy("source", "batch_id", "reason")
+            .count()
+            .collect()
+        ):
+            per_batch = rejects.setdefault(r["source"], {}).setdefault(int(r["batch_id"]), {})
+            per_batch[r["reason"]] = int(r["count"])
+    return Bookkeeping(done, batches, rejects)
 
 
 @dataclass
@@ -527,7 +563,24 @@ def write_watermark(lake: Lakehouse, source_name: str, row: DataFrame, txn: Txn)
 # --- one source, the stage -------------------------------------------------------------------
 
 
-def standardize_source(ctx: RunContext, source_name: str) -> SourceResult | None:
+@contextmanager
+def _no_whole_stage_codegen(spark: SparkSession) -> Iterator[None]:
+    # A source with several timestamp columns makes one generated method larger than the
+    # JVM's 64 KB limit; Spark then logs a compile error and falls back, after seconds of
+    # wasted compiling on every run. The cached plan is built when persist() is called, so
+    # switching whole-stage codegen off around it affects this plan only.
+    key = "spark.sql.codegen.wholeStage"
+    before = spark.conf.get(key, "true")
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before or "true")
+
+
+def standardize_source(
+    ctx: RunContext, source_name: str, book: Bookkeeping | None = None
+) -> SourceResult | None:
     """Standardise the pending bronze batches of one source; None when there are none.
 
     Example:
@@ -536,11 +589,12 @@ def standardize_source(ctx: RunContext, source_name: str) -> SourceResult | None
     """
     cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
     source = cfg.sources[source_name]
-    done, last = pending_batches(lake, source_name)
-    if last <= done or not lake.exists(bronze_table(source_name)):
-        ctx.progress(f"standardize {source_name}: nothing new (watermark {done})")
+    book = book or read_bookkeeping(lake, [source_name])
+    pending = book.pending(source_name)
+    if pending is None or not lake.exists(bronze_table(source_name)):
+        ctx.progress(f"standardize {source_name}: nothing new")
         return None
-    lo, hi = done + 1, last
+    lo, hi = pending
     ctx.progress(f"standardize {source_name}: bronze batches {lo}..{hi}")
     now = datetime.now(tz=UTC).replace(microsecond=0)
     txn = Txn(f"standardize:{source_name}", hi)
@@ -559,9 +613,12 @@ def standardize_source(ctx: RunContext, source_name: str) -> SourceResult | None
     )
     # Cached: the stats, the quarantine write and the silver write all read it, and it holds
     # the phone normaliser's Python UDF, which is worth running once.
-    judged = judged.persist(StorageLevel.MEMORY_AND_DISK)
+    with _no_whole_stage_codegen(spark):
+        judged = judged.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        result = _standardize_judged(ctx, source_name, source, judged, lo, hi, txn, now, targets)
+        result = _standardize_judged(
+            ctx, source_name, source, judged, (lo, hi), txn, now, targets, book
+        )
     finally:
         judged.unpersist()
     watermark = spark.createDataFrame(
@@ -589,13 +646,14 @@ def _standardize_judged(
     source_name: str,
     source: SourceConfig,
     judged: DataFrame,
-    lo: int,
-    hi: int,
+    batches: tuple[int, int],
     txn: Txn,
     now: datetime,
     targets: Sequence[SilverTarget],
+    book: Bookkeeping,
 ) -> SourceResult:
     lake, spark = ctx.lake, ctx.spark
+    lo, hi = batches
     derived = derived_columns(source)
     junk_cols = [c for c in judged.columns if c.startswith("__junk__")]
     # Identifier problems that do not reject the record: counted for the DQ report.
@@ -649,8 +707,8 @@ def _standardize_judged(
             latest.unpersist()
 
     rows_good = rows_in - sum(silver_rejects.values())
-    rows_read, rows_bronze = _manifest_totals(lake, source_name, lo, hi)
-    bronze_rejects = _bronze_rejects(lake, source_name, lo, hi)
+    rows_read, rows_bronze = book.totals(source_name, lo, hi)
+    bronze_rejects = book.rejects(source_name, lo, hi)
     by_reason = dict(sorted({**bronze_rejects, **silver_rejects}.items()))
     # Bronze and silver reasons never share a name, so the merged map loses nothing.
     dq = spark.createDataFrame(
@@ -699,9 +757,10 @@ def run_standardize(ctx: RunContext, sources: Iterable[str] | None = None) -> St
     ensure_table(ctx.lake, QUARANTINE_TABLE, QUARANTINE_SCHEMA, partition_by=["source"])
     ensure_table(ctx.lake, STANDARDIZE_LOG_TABLE, STANDARDIZE_LOG_SCHEMA)
     ensure_table(ctx.lake, DQ_REPORT_TABLE, DQ_REPORT_SCHEMA)
+    book = read_bookkeeping(ctx.lake, names)
     results: list[SourceResult] = []
     for name in names:
-        result = standardize_source(ctx, name)
+        result = standardize_source(ctx, name, book)
         if result is not None:
             results.append(result)
     figures = {
