@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def parse_job_args(stage: str, argv: Sequence[str] | None) -> argparse.Namespace:
-    """``--conf-profile NAME --run-date YYYY-MM-DD`` (both optional).
+    """``--conf-profile NAME --run-date YYYY-MM-DD [--source NAME ...]`` (all optional).
 
-    The profile defaults to ``$CDP_PROFILE`` or ``local``; the run date to today (UTC).
+    The profile defaults to ``$CDP_PROFILE`` or ``local``; the run date to today (UTC);
+    ``--source`` restricts a stage that takes ``sources`` to those sources.
 
     Example:
         >>> parse_job_args("ingest", ["--run-date", "2026-03-01"]).run_date
@@ -48,6 +49,14 @@ def parse_job_args(stage: str, argv: Sequence[str] | None) -> argparse.Namespace
         type=date.fromisoformat,
         default=None,
         help="the logical date of the run, YYYY-MM-DD (default: today, UTC)",
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        dest="sources",
+        default=None,
+        metavar="NAME",
+        help="only this source (repeatable); default: every source in conf/sources.yaml",
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.run_date is None:
@@ -71,6 +80,8 @@ def job_main(stage: str, argv: Sequence[str] | None = None, **stage_kwargs: Any)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_job_args(stage, argv)
+    if args.sources:
+        stage_kwargs = {**stage_kwargs, "sources": args.sources}
     try:
         cfg = load_config(args.conf_profile)
         ctx = RunContext.create(cfg, run_date=args.run_date)

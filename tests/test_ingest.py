@@ -6,6 +6,7 @@ test-local source declarations (so the tests do not move when conf/sources.yaml 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from datetime import date
@@ -396,3 +397,51 @@ def test_check_reconciled_names_the_file_that_does_not_add_up() -> None:
     assert check_reconciled("s", 1, [FileCounts("f1", 3, 2, 1)]) == []
     with pytest.raises(ReconciliationError, match="f2: read 5 != bronze 2 \\+ quarantined 2"):
         check_reconciled("s", 1, [FileCounts("f1", 3, 2, 1), FileCounts("f2", 5, 2, 2)])
+
+
+# --- the spark-submit entry points -----------------------------------------------------------
+
+JOBS = Path(__file__).resolve().parent.parent / "jobs"
+
+
+def _load_job(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"job_{name}", JOBS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_per_source_job_names_a_declared_source() -> None:
+    declared = set(load_config("local", conf_dir=REPO_CONF, environ={}).sources)
+    named = {_load_job(p.stem).SOURCE for p in JOBS.glob("ingest_*.py")}
+    assert named == declared
+
+
+def test_per_source_job_ingests_its_source_and_reports_json(
+    spark: SparkSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CDP__STORAGE__ROOT", str(tmp_path / "lake"))
+    monkeypatch.setenv("CDP__PATHS__LANDING", str(tmp_path / "landing"))
+    monkeypatch.setenv("CDP__STORAGE__ENGINE", "delta-rs")
+    header = (
+        "customer_id,first_name,last_name,email,phone,date_of_birth,street,city,postcode,"
+        "country,created_at,updated_at\n"
+    )
+    write(
+        tmp_path / "landing/crm/crm_contacts_2026-03-01.csv",
+        header + "C1,Ann,Lee,a@x.com,,,,,,RU,2026-03-01T10:00:00Z,2026-03-01T10:00:00Z\n",
+    )
+    job = _load_job("ingest_crm_contacts")
+    assert job.main(["--conf-profile", "local", "--run-date", "2026-03-01"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["stage"], summary["run_date"]) == ("ingest", "2026-03-01")
+    assert [(r["source"], r["read"], r["bronze"]) for r in summary["rows"]] == [
+        ("crm_contacts", 1, 1)
+    ]
+    # A bad argument is one clear line and exit code 2, not a stack trace.
+    assert _load_job("ingest").main(["--run-date", "2026-03-01", "--source", "nope"]) == 2
+    assert "unknown source(s): nope" in capsys.readouterr().err
