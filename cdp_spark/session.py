@@ -24,11 +24,15 @@ from pyspark.sql import SparkSession
 from cdp_spark.config import CdpConfig
 from cdp_spark.errors import ConfigError
 from cdp_spark.jvm import jvm_class_available
+from cdp_spark.storage.factory import (
+    DELTA_CATALOG,
+    DELTA_EXTENSION,
+    delta_jvm_loaded,
+    delta_spark_available,
+)
 
 log = logging.getLogger(__name__)
 
-DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
-DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
 
 # Settings the platform depends on, whatever the profile says.
@@ -145,17 +149,13 @@ def detect_engines(spark: SparkSession, cfg: CdpConfig) -> EngineReport:
         >>> detect_engines(spark, cfg).lines()[0]   # doctest: +SKIP
         'Delta Lake JVM classes:  absent'
     """
-    delta = jvm_class_available(spark, DELTA_EXTENSION)
+    # The same test open_lakehouse(engine="auto") makes, so the report and the choice agree.
+    delta = delta_jvm_loaded(spark)
     graphframes = jvm_class_available(spark, GRAPHFRAMES_CLASS)
     storage = cfg.storage.engine
     if storage == "auto":
-        storage = "delta-spark" if delta and _delta_configured(spark) else "delta-rs"
+        storage = "delta-spark" if delta_spark_available(spark) else "delta-rs"
     cc = cfg.engines.connected_components
     if cc == "auto":
         cc = "graphframes" if graphframes else "dataframe"
     return EngineReport(delta, graphframes, storage, cc)
-
-
-def _delta_configured(spark: SparkSession) -> bool:
-    extensions = spark.conf.get("spark.sql.extensions", "") or ""
-    return DELTA_EXTENSION in extensions

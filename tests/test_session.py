@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from cdp_spark import session as session_mod
-from cdp_spark.config import load_config
+from cdp_spark.config import CdpConfig, load_config
 from cdp_spark.errors import ConfigError
 from cdp_spark.session import DELTA_EXTENSION, detect_engines, session_conf
 
@@ -70,7 +70,8 @@ def test_auto_picks_jvm_engines_when_their_classes_load(
     spark: SparkSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(session_mod, "jvm_class_available", lambda _spark, _name: True)
-    monkeypatch.setattr(session_mod, "_delta_configured", lambda _spark: True)
+    monkeypatch.setattr(session_mod, "delta_jvm_loaded", lambda _spark: True)
+    monkeypatch.setattr(session_mod, "delta_spark_available", lambda _spark: True)
     report = detect_engines(spark, _cfg())
     assert (report.storage, report.connected_components) == ("delta-spark", "graphframes")
 
@@ -85,3 +86,19 @@ def test_explicit_choices_are_kept(spark: SparkSession) -> None:
 def test_session_has_the_platform_settings(spark: SparkSession) -> None:
     assert spark.conf.get("spark.sql.parquet.outputTimestampType") == "TIMESTAMP_MICROS"
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+
+
+def test_job_start_fails_clearly_when_delta_spark_is_asked_for_without_its_jar(
+    spark: SparkSession, test_config: CdpConfig
+) -> None:
+    from datetime import date
+
+    from cdp_spark.errors import EngineUnavailableError
+    from cdp_spark.pipeline import RunContext
+
+    cfg = test_config.model_copy(
+        update={"storage": test_config.storage.model_copy(update={"engine": "delta-spark"})}
+    )
+    with pytest.raises(EngineUnavailableError) as err:
+        RunContext.create(cfg, run_date=date(2026, 3, 1), spark=spark)
+    assert "io.delta:delta-spark_4.2_2.13:" in f"{err.value} {err.value.hint}"
