@@ -612,17 +612,29 @@ def ensure_table(
 
 
 def write_bronze(lake: Lakehouse, source_name: str, df: DataFrame, batch_id: int) -> None:
-    """Append a batch to ``bronze.<source>``; a retried batch is skipped by its Txn."""
+    """Append a batch to ``bronze.<source>``; a retried batch is skipped by its Txn.
+
+    Example:
+        >>> write_bronze(lake, "crm", bronze_rows, batch_id=4)   # doctest: +SKIP
+    """
     lake.append(bronze_table(source_name), df, txn=Txn(f"ingest:{source_name}", batch_id))
 
 
 def write_quarantine(lake: Lakehouse, source_name: str, df: DataFrame, batch_id: int) -> None:
-    """Append a batch's rejects to ``quarantine.records``; idempotent by its Txn."""
+    """Append a batch's rejects to ``quarantine.records``; idempotent by its Txn.
+
+    Example:
+        >>> write_quarantine(lake, "crm", rejects, batch_id=4)   # doctest: +SKIP
+    """
     lake.append(QUARANTINE_TABLE, df, txn=Txn(f"ingest:{source_name}", batch_id))
 
 
 def write_manifest(lake: Lakehouse, source_name: str, df: DataFrame, batch_id: int) -> None:
-    """Record the batch's files in ``ops.ingest_manifest``: the last write of a batch."""
+    """Record the batch's files in ``ops.ingest_manifest``: the last write of a batch.
+
+    Example:
+        >>> write_manifest(lake, "crm", manifest_rows, batch_id=4)   # doctest: +SKIP
+    """
     lake.append(MANIFEST_TABLE, df, txn=Txn(f"ingest:{source_name}", batch_id))
 
 
@@ -775,6 +787,9 @@ def ingest_batch(
             spark, fs, source_name, source, Batch(source_name, batch.batch_id, readable)
         )
         infos.update(read_infos)
+        # Cached too: bronze and quarantine are two writes of one parse. Once bronze has
+        # materialised it, the raw lines are no longer needed.
+        classified = classified.drop("_bytes", "_spark_path").persist(StorageLevel.MEMORY_AND_DISK)
         try:
             write_bronze(
                 lake,
@@ -788,6 +803,7 @@ def ingest_batch(
                 ),
                 batch.batch_id,
             )
+            cached.unpersist()
             write_quarantine(
                 lake,
                 source_name,
@@ -802,6 +818,7 @@ def ingest_batch(
             )
         finally:
             cached.unpersist()
+            classified.unpersist()
 
     bronze_counts, quarantine_counts = _table_counts(lake, source_name, batch.batch_id)
     counts = [

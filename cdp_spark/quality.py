@@ -49,7 +49,7 @@ def check_reconciled(source: str, batch_id: int, counts: Sequence[FileCounts]) -
     Returns the (empty) list of problems so callers can log it; the raise is the point.
 
     Example:
-        >>> check_reconciled("crm", 1, [FileCounts("crm/a.csv", 5, 3, 1)])
+        >>> check_reconciled("crm", 1, [FileCounts("crm/a.csv", 5, 3, 1)])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         cdp_spark.quality.ReconciliationError: source crm batch 1 does not reconcile: ...
     """

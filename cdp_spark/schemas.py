@@ -157,7 +157,12 @@ def as_text_type(dtype: DataType) -> DataType:
 
 
 def is_nested(dtype: DataType) -> bool:
-    """True for arrays and structs (typed in silver with a cast of the whole value)."""
+    """True for arrays and structs (typed in silver with a cast of the whole value).
+
+    Example:
+        >>> is_nested(parse_type("array<string>")), is_nested(parse_type("int"))
+        (True, False)
+    """
     return isinstance(dtype, ArrayType | StructType)
 
 

@@ -539,7 +539,12 @@ def write_silver(
 def write_silver_quarantine(
     lake: Lakehouse, source_name: str, rejects: DataFrame, lo: int, hi: int, txn: Txn
 ) -> None:
-    """Replace this source's silver rejects of batches ``lo..hi`` (idempotent on retry)."""
+    """Replace this source's silver rejects of batches ``lo..hi`` (idempotent on retry).
+
+    Example:
+        >>> write_silver_quarantine(lake, "crm", rejects, 3, 4,
+        ...                         Txn("standardize:crm", 4))        # doctest: +SKIP
+    """
     where = f"source = '{source_name}' AND layer = 'silver' AND batch_id BETWEEN {lo} AND {hi}"
     lake.overwrite(QUARANTINE_TABLE, rejects, where=where, txn=txn)
 
@@ -547,7 +552,11 @@ def write_silver_quarantine(
 def write_dq_report(
     lake: Lakehouse, source_name: str, row: DataFrame, run_date: date, lo: int
 ) -> None:
-    """Replace the DQ row of (run date, source, first batch): a retried run rewrites its row."""
+    """Replace the DQ row of (run date, source, first batch): a retried run rewrites its row.
+
+    Example:
+        >>> write_dq_report(lake, "crm", dq_row, date(2026, 3, 1), lo=3)   # doctest: +SKIP
+    """
     where = (
         f"run_date = DATE'{run_date.isoformat()}' AND source = '{source_name}' "
         f"AND first_batch_id = {lo}"
@@ -556,7 +565,11 @@ def write_dq_report(
 
 
 def write_watermark(lake: Lakehouse, source_name: str, row: DataFrame, txn: Txn) -> None:
-    """Record that batches up to ``last_batch_id`` are standardised: the last write."""
+    """Record that batches up to ``last_batch_id`` are standardised: the last write.
+
+    Example:
+        >>> write_watermark(lake, "crm", log_row, Txn("standardize:crm", 4))   # doctest: +SKIP
+    """
     lake.append(STANDARDIZE_LOG_TABLE, row, txn=txn)
 
 
