@@ -27,6 +27,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 
 from cdp_spark.config import CdpConfig, load_config
@@ -58,10 +59,13 @@ def _main(
 ) -> None:
     _state["debug"] = debug
     _state["profile"] = profile
+    # RichHandler writes to whatever sys.stderr is at the time, never to a stream closed since.
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
     )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _guard(func: Callable[[], T]) -> T:
