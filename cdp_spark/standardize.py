@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -487,7 +487,8 @@ class SourceResult:
     rows_out: int = 0
     rows_duplicate: int = 0
     rows_quarantined: int = 0
-    by_reason: dict[str, int] | None = None
+    by_reason: dict[str, int] = field(default_factory=dict)  # bronze and silver rejects
+    silver_rejects: dict[str, int] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -756,6 +757,7 @@ def _standardize_judged(
         rows_duplicate=rows_good - rows_out,
         rows_quarantined=sum(silver_rejects.values()),
         by_reason=by_reason,
+        silver_rejects=dict(sorted(silver_rejects.items())),
     )
 
 
@@ -776,6 +778,10 @@ def run_standardize(ctx: RunContext, sources: Iterable[str] | None = None) -> St
         result = standardize_source(ctx, name, book)
         if result is not None:
             results.append(result)
+    by_reason: dict[str, int] = {}  # this stage's own rejects (ingest reports bronze's)
+    for r in results:
+        for reason, n in r.silver_rejects.items():
+            by_reason[reason] = by_reason.get(reason, 0) + n
     figures = {
         "sources": len(names),
         "sources_with_new_batches": len(results),
@@ -783,5 +789,6 @@ def run_standardize(ctx: RunContext, sources: Iterable[str] | None = None) -> St
         "rows_out": sum(r.rows_out for r in results),
         "duplicates": sum(r.rows_duplicate for r in results),
         "quarantined": sum(r.rows_quarantined for r in results),
+        "quarantine_by_reason": dict(sorted(by_reason.items())),
     }
     return StageReport(stage="standardize", figures=figures, rows=[r.row() for r in results])

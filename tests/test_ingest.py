@@ -215,12 +215,18 @@ def test_declared_cp1251_source_with_its_own_header_order(
     # The file orders its columns differently from the declaration; 0x98 is not cp1251.
     content = "city;code\nМосква;M1\nСанкт-Петербург;P2\n".encode("cp1251") + b"\x98;X3\n"
     write(tmp_path / "landing/legacy/cities.txt", content)
+    # A file whose first line names no declared column has no header: declared order.
+    write(tmp_path / "landing/legacy/more.txt", "K4;Казань\n".encode("cp1251"))
     run_ingest(ctx, sources=["t_legacy"])
     assertDataFrameEqual(
-        ctx.lake.read("bronze.t_legacy").select("code", "city", "_line"),
+        ctx.lake.read("bronze.t_legacy").select("code", "city", "_line", "_source_file"),
         spark.createDataFrame(
-            [("M1", "Москва", 2), ("P2", "Санкт-Петербург", 3)],
-            "code string, city string, _line long",
+            [
+                ("M1", "Москва", 2, "legacy/cities.txt"),
+                ("P2", "Санкт-Петербург", 3, "legacy/cities.txt"),
+                ("K4", "Казань", 1, "legacy/more.txt"),
+            ],
+            "code string, city string, _line long, _source_file string",
         ),
     )
     assertDataFrameEqual(

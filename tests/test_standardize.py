@@ -19,7 +19,7 @@ from pyspark.testing import assertDataFrameEqual
 from cdp_spark import standardize
 from cdp_spark.config import load_config
 from cdp_spark.ingest import run_ingest
-from cdp_spark.pipeline import RunContext
+from cdp_spark.pipeline import RunContext, StageReport
 from cdp_spark.schemas import DQ_REPORT_TABLE, QUARANTINE_TABLE, STANDARDIZE_LOG_TABLE
 from cdp_spark.standardize import run_standardize
 
@@ -109,9 +109,9 @@ def land(tmp_path: Path, rel: str, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def run_day(ctx: RunContext, sources: list[str]) -> None:
+def run_day(ctx: RunContext, sources: list[str]) -> StageReport:
     run_ingest(ctx, sources=sources)
-    run_standardize(ctx, sources=sources)
+    return run_standardize(ctx, sources=sources)
 
 
 def silver_rejects(ctx: RunContext, source: str) -> Any:
@@ -254,7 +254,8 @@ def test_pos_local_time_negative_amounts_and_keyless_dedup(
     row = "a@x.com,cmp1,open,2026-03-01T08:00:00Z\n"
     land(tmp_path, "email/email_2026-03-01.csv", "email,campaign_id,event,event_at\n" + row * 2)
     land(tmp_path, "email/email_2026-03-01_resent.csv", "email,campaign_id,event,event_at\n" + row)
-    run_day(ctx, ["t_pos", "t_email"])
+    report = run_day(ctx, ["t_pos", "t_email"])
+    assert report.figures["quarantine_by_reason"] == {"negative:amount": 1}
 
     assertDataFrameEqual(
         ctx.lake.read("silver.t_pos").select("transaction_id", "line_no", "amount", "purchased_at"),
