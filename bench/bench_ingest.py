@@ -10,8 +10,8 @@ Generates a data set with the project's generator (or reuses ``--landing``), the
 2. **cdp**: ``run_ingest`` then ``run_standardize`` of every source into a fresh lakehouse.
 
 Prints the machine (it may be shared: the load average is shown), records/s of each, the
-ratio, and the peak resident memory of the driver plus its JVM and Python workers (sampled
-with psutil every 0.25 s).
+ratio, and the peak memory of the driver plus its JVM and Python workers (proportional set
+size, so pages shared by forked workers count once; sampled with psutil every 0.25 s).
 
 Usage::
 
@@ -67,7 +67,7 @@ def machine() -> str:
 
 
 class PeakRss:
-    """Samples the RSS of this process and all its descendants (JVM, Python workers)."""
+    """Samples the memory (PSS) of this process and its descendants (JVM, Python workers)."""
 
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
@@ -81,7 +81,9 @@ class PeakRss:
         total, by_kind = 0, {"python driver": 0, "jvm": 0, "python workers": 0}
         for proc in [me, *me.children(recursive=True)]:
             try:
-                rss = proc.memory_info().rss
+                # PSS, not RSS: forked Python workers share pages with their daemon, and
+                # summing their RSS would count those pages once per worker.
+                rss = getattr(proc.memory_full_info(), "pss", 0) or proc.memory_info().rss
                 name = proc.name()
             except psutil.Error:
                 continue
@@ -254,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         f" records_per_s={(ref_rows + ref_skipped) / seconds['reference']:,.0f}"
         f" ratio_cdp_over_pyarrow={e2e / seconds['reference']:.1f}x"
     )
-    print(f"PEAK RSS driver+JVM+workers: {rss.describe()}")
+    print(f"PEAK MEMORY (PSS) driver+JVM+workers: {rss.describe()}")
     print(f"machine at end: load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if not args.keep:
         shutil.rmtree(args.out / "lake", ignore_errors=True)

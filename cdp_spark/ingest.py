@@ -75,7 +75,7 @@ from cdp_spark.schemas import (
     conform,
     parse_type,
 )
-from cdp_spark.storage import Lakehouse, Txn
+from cdp_spark.storage import Lakehouse, Txn, WriteResult
 
 CORRUPT = "_corrupt_record"
 _UTF8_NAMES = {"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig"}
@@ -611,13 +611,14 @@ def ensure_table(
             raise
 
 
-def write_bronze(lake: Lakehouse, source_name: str, df: DataFrame, batch_id: int) -> None:
+def write_bronze(lake: Lakehouse, source_name: str, df: DataFrame, batch_id: int) -> WriteResult:
     """Append a batch to ``bronze.<source>``; a retried batch is skipped by its Txn.
 
     Example:
-        >>> write_bronze(lake, "crm", bronze_rows, batch_id=4)   # doctest: +SKIP
+        >>> write_bronze(lake, "crm", bronze_rows, batch_id=4).rows_written   # doctest: +SKIP
+        1200
     """
-    lake.append(bronze_table(source_name), df, txn=Txn(f"ingest:{source_name}", batch_id))
+    return lake.append(bronze_table(source_name), df, txn=Txn(f"ingest:{source_name}", batch_id))
 
 
 def write_quarantine(lake: Lakehouse, source_name: str, df: DataFrame, batch_id: int) -> None:
@@ -791,7 +792,7 @@ def ingest_batch(
         # materialised it, the raw lines are no longer needed.
         classified = classified.drop("_bytes", "_spark_path").persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            write_bronze(
+            bronze = write_bronze(
                 lake,
                 source_name,
                 build_bronze(
@@ -804,18 +805,23 @@ def ingest_batch(
                 batch.batch_id,
             )
             cached.unpersist()
-            write_quarantine(
-                lake,
-                source_name,
-                build_quarantine(
-                    classified,
+            lines_read = sum(i.lines_total - i.header_lines for i in read_infos.values())
+            # Every line landed in bronze: nothing to quarantine, skip an empty write. (After
+            # a crash the bronze write is skipped and says nothing, so quarantine is written.)
+            clean = not bronze.skipped and bronze.rows_written == lines_read
+            if not clean:
+                write_quarantine(
+                    lake,
                     source_name,
-                    batch_id=batch.batch_id,
-                    run_date=ctx.run_date,
-                    quarantined_at=now,
-                ),
-                batch.batch_id,
-            )
+                    build_quarantine(
+                        classified,
+                        source_name,
+                        batch_id=batch.batch_id,
+                        run_date=ctx.run_date,
+                        quarantined_at=now,
+                    ),
+                    batch.batch_id,
+                )
         finally:
             cached.unpersist()
             classified.unpersist()

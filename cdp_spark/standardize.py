@@ -691,7 +691,10 @@ def _standardize_judged(
     rejects = judged.where(F.col("_reason").isNotNull()).transform(
         build_silver_quarantine, source_name, run_date=ctx.run_date, quarantined_at=now
     )
-    write_silver_quarantine(lake, source_name, rejects, lo, hi, txn)
+    if silver_rejects:
+        # Bronze batches never change and typing is deterministic, so a batch range without
+        # rejects now had none on an earlier, interrupted try: nothing to replace.
+        write_silver_quarantine(lake, source_name, rejects, lo, hi, txn)
 
     good = judged.where(F.col("_reason").isNull())
     schema = silver_schema(source)
