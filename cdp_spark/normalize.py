@@ -60,6 +60,7 @@ __all__ = [
     "ISO_8601",
     "PLUS_TAG_DOMAINS",
     "POSTCODE_FORMATS",
+    "RFC_2822",
     "EmailBlocklist",
     "PhoneBlocklist",
     "address_match_key",
@@ -84,14 +85,17 @@ def _col(col: ColumnOrName) -> Column:
     return F.col(col) if isinstance(col, str) else col
 
 
-# Spark's trim() removes ASCII spaces only; exports from Excel and web forms carry no-break
-# spaces (U+00A0), narrow no-break spaces (U+202F, the Russian thousands separator), zero-width
-# spaces and byte-order marks.
-_WS = r"[\s\p{Z}\x{200B}\x{FEFF}]"
+# Spark's trim() removes ASCII spaces only; exports from Excel and web forms carry tabs,
+# no-break spaces (U+00A0), narrow no-break spaces (U+202F, the Russian thousands separator),
+# zero-width spaces and byte-order marks. btrim() takes them as a set: no regular expression.
+_WHITESPACE = (
+    " \t\n\r\x0b\x0c\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 
 
 def _strip(col: Column) -> Column:
-    return F.regexp_replace(col, rf"^{_WS}+|{_WS}+$", "")
+    return F.btrim(col, F.lit(_WHITESPACE))
 
 
 def _null_if_empty(col: Column) -> Column:
@@ -104,6 +108,17 @@ def _literal_map(mapping: Mapping[str, str]) -> Column:
 
 def _any(conditions: Sequence[Column]) -> Column:
     return reduce(lambda a, b: a | b, conditions) if conditions else F.lit(False)
+
+
+def _keep_if(value: Column, condition: Column) -> Column:
+    """``value`` where ``condition`` is true, else null, computing ``value`` once.
+
+    ``F.when(condition, value)`` would compute what ``value`` and ``condition`` share twice:
+    Spark's subexpression elimination does not look into a CASE branch without ELSE. Here the
+    value is in an always-evaluated position (an array), so the shared part is computed once;
+    on these normalisers that halves the cost.
+    """
+    return F.try_element_at(F.array(value), F.when(condition, F.lit(1)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +182,7 @@ _EMAIL_RE = (
     "@(?:" + _EMAIL_LABEL + r"\.)+(?:\p{L}{2,63}|xn--[a-z0-9-]{1,59})$"
 )
 # Quotes and brackets that exports and copy-paste leave around an address.
-_EMAIL_WRAPPERS = "<>\"'`«»“”‘’()\\[\\]"
+_EMAIL_WRAPPERS = tuple("<>\"'`«»“”‘’()[]")
 
 
 def normalize_email(
@@ -194,26 +209,25 @@ def normalize_email(
         'ivan@mail'                            ->  None
     """
     s = F.lower(_strip(_col(col).cast("string")))
-    # Each step is an unconditional regexp_replace (no when/otherwise on the running value):
-    # a branch that repeats the value repeats its generated code, and the code must stay small.
+    # Rare repairs run behind a cheap test (contains, startswith): a regular expression pass
+    # costs a few times more. CASE values that all hold `s` let Spark compute it once.
     # "Ivan Petrov <ivan@x.ru>": the address is what the angle brackets hold.
-    s = F.regexp_replace(s, r"^.*<([^<>]+@[^<>]+)>\W*$", "$1")
-    s = F.regexp_replace(s, r"^mailto:", "")
-    s = F.regexp_replace(s, rf"^[{_EMAIL_WRAPPERS}\s]+|[{_EMAIL_WRAPPERS}\s]+$", "")
-    valid = (
-        s.rlike(_EMAIL_RE) & (F.length(s) <= 254) & (F.length(F.substring_index(s, "@", 1)) <= 64)
+    s = F.when(s.contains("<"), F.regexp_replace(s, r"^.*<([^<>]+@[^<>]+)>\W*$", "$1")).otherwise(s)
+    s = F.when(s.startswith("mailto:"), F.substring(s, 8, 1 << 16)).otherwise(s)
+    wrapped = F.substring(s, 1, 1).isin(list(_EMAIL_WRAPPERS)) | F.substring(s, -1, 1).isin(
+        list(_EMAIL_WRAPPERS)
     )
-    by_target: dict[str, list[str]] = {}
-    for alias, target in EMAIL_DOMAIN_ALIASES.items():
-        by_target.setdefault(target, []).append(alias)
-    for target, aliases in by_target.items():
-        s = F.regexp_replace(s, "@(?:" + _alternatives(aliases) + ")$", "@" + target)
+    s = F.when(wrapped, F.btrim(s, F.lit("".join(_EMAIL_WRAPPERS) + _WHITESPACE))).otherwise(s)
+    local = F.substring_index(s, "@", 1)
+    valid = s.rlike(_EMAIL_RE) & (F.length(s) <= 254) & (F.length(local) <= 64)
+    domain = F.substring_index(s, "@", -1)
+    domain = F.coalesce(F.try_element_at(_literal_map(EMAIL_DOMAIN_ALIASES), domain), domain)
     plus_domains = sorted({d.strip().lower() for d in plus_tag_domains} - {""})
     if plus_domains:
-        s = F.regexp_replace(s, r"\+[^@]*@(" + _alternatives(plus_domains) + ")$", "@$1")
+        local = F.when(domain.isin(plus_domains), F.substring_index(local, "+", 1)).otherwise(local)
     # Gmail ignores dots in the local part (Google: "Dots don't matter in Gmail addresses").
-    s = F.regexp_replace(s, r"\.(?=[^@]*@gmail\.com$)", "")
-    return F.when(valid & ~s.startswith("@"), s)
+    local = F.when(domain == "gmail.com", F.replace(local, F.lit("."), F.lit(""))).otherwise(local)
+    return _keep_if(F.concat(local, F.lit("@"), domain), valid & (local != ""))
 
 
 def _alternatives(words: Iterable[str]) -> str:
@@ -386,18 +400,20 @@ _APOSTROPHES = r"['’‘ʼ`´ʻ]"
 
 
 def _transliterate(col: Column) -> Column:
-    """Lower-case, Cyrillic to Latin (ICAO), accents stripped. Other scripts pass through."""
+    """Lower-case, Cyrillic to Latin (ICAO), accents and apostrophes removed.
+
+    Letters of other scripts pass through. Punctuation and spaces are kept.
+    """
     s = F.translate(F.lower(col), _TRANSLATE_FROM, _TRANSLATE_TO)
     for src, dst in _MULTI.items():
         s = F.replace(s, F.lit(src), F.lit(dst))
-    # Combining marks: decomposed input (e + U+0301) and the dot lower() leaves on Turkish İ.
-    return F.regexp_replace(s, r"\p{M}+", "")
+    # Combining marks (decomposed input e + U+0301, the dot lower() leaves on Turkish İ) and
+    # apostrophes, in one pass.
+    return F.regexp_replace(s, r"[\p{M}" + _APOSTROPHES[1:-1] + "]+", "")
 
 
 def _fold(col: Column) -> Column:
-    s = _transliterate(col)
-    s = F.regexp_replace(s, _APOSTROPHES, "")
-    s = F.trim(F.regexp_replace(s, r"[^\p{L}\p{N}]+", " "))
+    s = F.trim(F.regexp_replace(_transliterate(col), r"[^\p{L}\p{N}]+", " "))
     return _null_if_empty(s)
 
 
@@ -431,23 +447,31 @@ def normalize_name(col: ColumnOrName) -> Column:
 
 # Folds of the variants that transliteration schemes (ICAO, BGN/PCGN, GOST, German, French,
 # passports of 1997-2013) produce for one Russian name, applied in this order to a folded name.
-_NAME_KEY_RULES: Sequence[tuple[str, str]] = (
-    (r"kh", "h"),  # Х: Mikhail (ICAO, BGN) / Mihail
-    (r"x", "ks"),  # Alexei / Aleksei, Xenia / Kseniia
-    (r"w", "v"),  # German: Wladimir / Vladimir, Iwanow / Ivanov
-    (r"tc", "ts"),  # Ц in 2010-2013 passports: Kuznetcov / Kuznetsov
-    (r"c(?![eihy])", "k"),  # Nicolai / Nikolai, Victor / Viktor (not ch, ce, ci)
-    (r"shch|sch", "sh"),  # Щ: Shchukin / Schukin / Shukin
-    (r"[jy]", "i"),  # Й, Ы, Я (ya/ia/ja), Ю (yu/iu/ju); endings -iy/-ii/-ij/-y
-    (r"(?<![\p{L}])ie|(?<=[aeiou])ie", "e"),  # Е as ye/ie: Yelena / Elena, Andreyev / Andreev
-    (r"(?<=[bdfghklmnprstvz])io(?=\p{L})", "e"),  # Ё as yo/io: Fyodor / Fedor, Artyom / Artem
-    (r"(\p{L})\1+", "$1"),  # doubled letters: Kirill / Kiril, Iuliia / Iulia, Alla / Ala
+# Plain replacements and translate() where they suffice: a regular expression pass costs more.
+_NAME_KEY_STEPS: Sequence[tuple[str, str, str]] = (
+    ("replace", "kh", "h"),  # Х: Mikhail (ICAO, BGN) / Mihail
+    ("replace", "x", "ks"),  # Alexei / Aleksei, Xenia / Kseniia
+    ("replace", "tc", "ts"),  # Ц in 2010-2013 passports: Kuznetcov / Kuznetsov
+    # German w (Wladimir / Vladimir); Й, Ы, Я (ya/ia/ja), Ю (yu/iu/ju), endings -iy/-ij/-y
+    ("translate", "wjy", "vii"),
+    ("regex", r"c(?![eih])", "k"),  # Nicolai / Nikolai, Victor / Viktor (not ch, ce, ci)
+    ("replace", "shch", "sh"),  # Щ: Shchukin / Schukin / Shukin
+    ("replace", "sch", "sh"),
+    # Е as ye/ie at a word start or after a vowel (Yelena / Elena, Andreyev / Andreev), and
+    # Ё as yo/io after a consonant, inside a word (Fyodor / Fedor, Artyom / Artem)
+    ("regex", r"(?<!\p{L})ie|(?<=[aeiou])ie|(?<=[bdfghklmnprstvz])io(?=\p{L})", "e"),
+    ("regex", r"(\p{L})\1+", "$1"),  # doubled letters: Kirill / Kiril, Iuliia / Iulia
 )
 
 
 def _variant_fold(col: Column) -> Column:
-    for pattern, replacement in _NAME_KEY_RULES:
-        col = F.regexp_replace(col, pattern, replacement)
+    for kind, old, new in _NAME_KEY_STEPS:
+        if kind == "replace":
+            col = F.replace(col, F.lit(old), F.lit(new))
+        elif kind == "translate":
+            col = F.translate(col, old, new)
+        else:
+            col = F.regexp_replace(col, old, new)
     return col
 
 
@@ -459,7 +483,7 @@ def name_match_key(col: ColumnOrName) -> Column:
     """An aggressive name key for blocking and exact-key matching; lossy by design.
 
     :func:`normalize_name`, then the transliteration variants of Russian names folded (see
-    ``_NAME_KEY_RULES``: kh->h, x->ks, w->v, tc->ts, c->k, shch/sch->sh, y/j->i, ye/ie->e at
+    ``_NAME_KEY_STEPS``: kh->h, x->ks, w->v, tc->ts, c->k, shch/sch->sh, y/j->i, ye/ie->e at
     the start of a word or after a vowel, yo/io->e after a consonant, doubled letters single),
     then the words sorted, so that surname-first and given-name-first orders agree. Илья, Ilya,
     Ilia, Il'ya and Ilja all give ``ilia``; Юлия, Yulia, Iuliia and Julia give ``iulia``;
@@ -505,9 +529,55 @@ ADDRESS_TOKENS: Mapping[str, tuple[str, ...]] = {
 _STREET_TYPES = ("st", "ave", "rd", "hwy", "ln", "blvd", "sq", "emb", "dr", "mkr")
 # Tokens whose value follows them: kept glued to it by address_match_key.
 _UNIT_TOKENS = ("apt", "bldg", "stroenie", "office")
+# Tokens read with the next one: a house marker before a number (д. 5, дом 5, No. 5) is
+# dropped, к. 2 is a korpus and оф. 4 an office only before a number.
+_HOUSE_MARKERS = ("d", "dom", "house", "no", "nr")
+_NUMBER_MARKERS: Mapping[str, str] = {"k": "bldg", "of": "office"}
+# Tokens that mark a city before its name: г. Москва.
+_CITY_MARKERS = ("g", "gor", "gorod")
+# Form -> canonical token; hyphenated forms (pr-t, b-r) are joined before the lookup.
+_ADDRESS_LOOKUP = {
+    form.replace("-", ""): canonical
+    for canonical, forms in ADDRESS_TOKENS.items()
+    for form in forms
+}
+_HYPHENATED = [
+    form.split("-") for forms in ADDRESS_TOKENS.values() for form in forms if "-" in form
+]
 
 _B = r"(?<![\p{L}\p{N}])"  # token start (Java's \b is ASCII-only on JDK 19+)
 _E = r"(?![\p{L}\p{N}])"  # token end
+
+
+def _address_tokens(col: Column) -> Column:
+    """The tokens of an address, transliterated and canonical (array<string>)."""
+    s = F.lower(col.cast("string"))
+    # стр. is a "structure" (строение); transliterated it would read as a German Straße (str.).
+    s = F.regexp_replace(s, r"стр(?<![\p{L}\p{N}]стр)" + _E, "stroenie")
+    s = _transliterate(s)
+    heads = "|".join(sorted({h for h, _ in _HYPHENATED}))
+    tails = "|".join(sorted({t for _, t in _HYPHENATED}))
+    s = F.regexp_replace(s, _B + "(" + heads + ")-(" + tails + ")" + _E, "$1$2")
+    # Markers read with their neighbour, while the text is whole: a house marker before a
+    # number and a city marker before a name go; к. and оф. before a number become the tokens
+    # knr and ofnr, which the lookup below maps.
+    house, city = "|".join(_HOUSE_MARKERS), "|".join(_CITY_MARKERS)
+    sep = r"[^\p{L}\p{N}]"
+    s = F.regexp_replace(s, _B + f"(?:(?:{house}){sep}*(?=\\d)|(?:{city}){sep}+(?=\\p{{L}}))", "")
+    s = F.regexp_replace(s, _B + "(" + "|".join(_NUMBER_MARKERS) + f"){sep}*(?=\\d)", "$1nr ")
+    # Cut at every non-letter-or-digit, and between a letter and a digit (кв12 -> kv 12; 5а
+    # stays whole). Then one lookup per token: cheaper than a regular expression per form.
+    tokens = F.split(s, sep + r"+|(?<=\p{L})(?=\p{N})")
+    lookup = _literal_map({**_ADDRESS_LOOKUP, **{k + "nr": v for k, v in _NUMBER_MARKERS.items()}})
+    canonical = F.transform(tokens, lambda tok: F.coalesce(F.try_element_at(lookup, tok), tok))
+    return F.filter(canonical, lambda tok: tok != "")
+
+
+def _join_address(tokens: Column) -> Column:
+    s = F.array_join(tokens, " ")
+    # A letter after a house number belongs to it: 5 а, 5-А -> 5a.
+    s = F.regexp_replace(s, r"(\d) (\p{L})(?![\p{L}\p{N}])", "$1$2")
+    return _null_if_empty(s)
 
 
 def normalize_address(col: ColumnOrName) -> Column:
@@ -517,9 +587,10 @@ def normalize_address(col: ColumnOrName) -> Column:
     accents; punctuation and spacing; any form in :data:`ADDRESS_TOKENS` in English or Russian,
     full or abbreviated, with or without a dot (ул. / улица / ul / street / st. -> ``st``,
     пр-т / проспект / avenue -> ``ave``, кв. / apartment / flat -> ``apt``, корп. / к. before
-    a number -> ``bldg``, стр. -> ``stroenie``); house-number markers д. / дом / No. / №
-    before a number dropped (``д. 5`` -> ``5``); a letter after a house number joined
-    (5 а / 5-А / 5a -> ``5a``); город / г. before a name dropped.
+    a number -> ``bldg``, стр. -> ``stroenie``, оф. before a number -> ``office``);
+    house-number markers д. / дом / No. / № before a number dropped (``д. 5`` -> ``5``); a
+    letter after a house number joined (5 а / 5-А / 5a -> ``5a``); г. / гор. / город before a
+    name dropped (a one-letter ``g`` token before a word goes too).
 
     Not guaranteed: word order (English puts the number first and the street type last), a
     missing street type, transliteration variants of the street name (Tverskaya / Tverskaia).
@@ -531,22 +602,7 @@ def normalize_address(col: ColumnOrName) -> Column:
         'ул. Ленина, д. 5, кв. 12'  ->  'st lenina 5 apt 12'
         'Lenina St., 5, Apt 12'     ->  'lenina st 5 apt 12'
     """
-    s = F.lower(_col(col).cast("string"))
-    # Before transliteration, where the Cyrillic forms are still unambiguous: стр. is a
-    # "structure" (Latin str. is a German Straße), оф. an office, г. / город marks a city.
-    s = F.regexp_replace(s, _B + r"стр" + _E, "stroenie")
-    s = F.regexp_replace(s, _B + r"оф" + _E, "ofis")
-    s = F.regexp_replace(s, _B + r"(?:город|гор|г)" + _E + r"\.?\s*(?=\p{L})", "")
-    s = F.regexp_replace(_transliterate(s), r"№", " ")
-    for canonical, forms in ADDRESS_TOKENS.items():
-        s = F.regexp_replace(s, _B + "(?:" + _alternatives(forms) + r")\.?" + _E, canonical)
-    # Markers that only make sense before a number: house (д., дом, No., Nr.) and corpus (к. 2).
-    s = F.regexp_replace(s, _B + r"(?:d|dom|house|no|nr)\.?\s*(?=\d)", "")
-    s = F.regexp_replace(s, _B + r"k\.?\s*(?=\d)", "bldg ")
-    s = F.regexp_replace(s, _APOSTROPHES, "")
-    s = F.regexp_replace(s, r"[^\p{L}\p{N}]+", " ")
-    s = F.regexp_replace(s, r"(?<=\d) (?=\p{L}" + _E + ")", "")
-    return _null_if_empty(F.trim(s))
+    return _join_address(_address_tokens(_col(col)))
 
 
 def address_match_key(col: ColumnOrName) -> Column:
@@ -563,10 +619,11 @@ def address_match_key(col: ColumnOrName) -> Column:
         'ул. Тверская, д. 7, кв. 3'   ->  '7 apt3 tverskaia'
         '7 Tverskaya St, Apt 3'       ->  '7 apt3 tverskaia'
     """
-    s = normalize_address(col)
-    s = F.regexp_replace(s, _B + "(?:" + "|".join(_STREET_TYPES) + ")" + _E, "")
-    s = F.regexp_replace(s, _B + "(" + "|".join(_UNIT_TOKENS) + r") +(?=[\p{L}\p{N}])", "$1")
-    return _sorted_tokens(F.trim(_variant_fold(s)))
+    street_types = F.array(*[F.lit(x) for x in _STREET_TYPES])
+    tokens = F.filter(_address_tokens(_col(col)), lambda tok: ~F.array_contains(street_types, tok))
+    s = _join_address(tokens)
+    s = F.regexp_replace(s, _B + "(" + "|".join(_UNIT_TOKENS) + r") (?=[\p{L}\p{N}])", "$1")
+    return _sorted_tokens(_variant_fold(s))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -659,7 +716,7 @@ def normalize_postcode(col: ColumnOrName, country: str | Column | None = None) -
     # A float-export ".0" suffix, spaces and hyphens go; what is left must be letters/digits.
     s = F.regexp_replace(s, r"\.0+$|[\s\p{Z}-]+", "")
     if country is None:
-        return F.when(s.rlike(_GENERIC_POSTCODE), s)
+        return _keep_if(s, s.rlike(_GENERIC_POSTCODE))
     if isinstance(country, str):
         code = country.strip().upper()
         if code not in _ISO_ALPHA2:
@@ -678,7 +735,7 @@ def normalize_postcode(col: ColumnOrName, country: str | Column | None = None) -
     value = F.regexp_extract(tagged, r"^[^:]*:(.*)$", 1)
     known = F.substring_index(tagged, ":", 1).isin(list(POSTCODE_FORMATS))
     valid = tagged.rlike(_TAGGED_POSTCODE) | (~known & value.rlike(_GENERIC_POSTCODE))
-    return F.when(valid, value)
+    return _keep_if(value, valid)
 
 
 # Alpha-2 -> alpha-3 and the English and Russian names (short, official and colloquial).
@@ -828,6 +885,7 @@ def normalize_country(col: ColumnOrName) -> Column:
 ISO_8601 = "iso8601"
 EPOCH_SECONDS = "epoch_seconds"
 EPOCH_MILLIS = "epoch_millis"
+RFC_2822 = "rfc2822"
 
 # Tried in order; the first that parses wins. Only unambiguous formats: "01/05/2026" is January
 # in the US and May elsewhere, so slash day-month formats are left for callers who know their
@@ -840,7 +898,7 @@ DEFAULT_TIMESTAMP_FORMATS: tuple[str, ...] = (
     "yyyy/M/d[ H:mm[:ss]]",
     "yyyyMMdd",
     "yyyyMMddHHmmss",
-    "d MMM yyyy H:mm[:ss] Z",  # RFC 2822 (email headers), after the weekday is removed
+    RFC_2822,
 )
 DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     ISO_8601,
@@ -878,7 +936,7 @@ def _has_zone(pattern: str) -> bool:
 
 def _in_years(ts: Column, valid_years: tuple[int, int]) -> Column:
     low, high = valid_years
-    return F.when(F.year(ts).between(low, high), ts)
+    return _keep_if(ts, F.year(ts).between(low, high))
 
 
 def parse_timestamp_utc(
@@ -893,8 +951,9 @@ def parse_timestamp_utc(
     ``formats`` are tried in order; the first that parses wins. Besides Spark datetime patterns
     they may hold :data:`ISO_8601` (``2026-01-05T10:00:00+03:00``, ``...Z``, ``+0300``,
     ``2026-01-05 10:00:00.123``, ``2026-01-05``: fast, no pattern matching),
-    :data:`EPOCH_SECONDS` (9 to 10 digits, optional fraction) and :data:`EPOCH_MILLIS` (13
-    digits). A value with an offset or zone keeps it; a naive value is wall-clock time in
+    :data:`EPOCH_SECONDS` (9 to 10 digits, optional fraction), :data:`EPOCH_MILLIS` (13
+    digits) and :data:`RFC_2822` (email headers: ``Mon, 05 Jan 2026 10:00:00 +0300`` or
+    ``GMT``). A value with an offset or zone keeps it; a naive value is wall-clock time in
     ``default_tz`` (an IANA zone such as ``"Europe/Moscow"``, ``"UTC"`` or ``"+03:00"``, or a
     column of them, e.g. each POS store's zone), so the result does not depend on the session
     time zone. In a daylight-saving gap a naive time moves forward by the gap; in an overlap
@@ -915,10 +974,9 @@ def parse_timestamp_utc(
         _check_tz(default_tz)
     tz = F.lit(default_tz) if isinstance(default_tz, str) else default_tz
     s = _strip(_col(col).cast("string"))
-    # Email headers: "Mon, 05 Jan 2026 10:00:00 GMT". Spark cannot parse day names (E).
-    s = F.regexp_replace(s, r"^[A-Za-z]{3},\s*", "")
-    s = F.regexp_replace(s, r"\s(?:GMT|UT)$", " +0000")
-    upper = F.upper(F.regexp_replace(s, r"(?<=:\d\d),(?=\d)", "."))  # "10:00:00,5" fraction
+    # ISO candidates: "t"/"z" as "T"/"Z", a decimal comma ("10:00:00,5") as a point; the ISO
+    # regular expressions below reject anything else this may touch.
+    upper = F.upper(F.translate(s, ",", "."))
     attempts: list[Column] = []
     for fmt in formats:
         if fmt == ISO_8601:
@@ -939,6 +997,11 @@ def parse_timestamp_utc(
             )
         elif fmt == EPOCH_MILLIS:
             attempts.append(F.when(s.rlike(r"^\d{13}$"), F.timestamp_millis(s.try_cast("long"))))
+        elif fmt == RFC_2822:
+            # Spark parses no day names (pattern E): the weekday goes. GMT/UT are zone ids (VV).
+            rfc = F.regexp_replace(s, r"^[A-Za-z]{3},\s*", "")
+            attempts.append(F.try_to_timestamp(rfc, F.lit("d MMM yyyy H:mm[:ss] Z")))
+            attempts.append(F.try_to_timestamp(rfc, F.lit("d MMM yyyy H:mm[:ss] VV")))
         elif _has_zone(fmt):
             attempts.append(F.try_to_timestamp(s, F.lit(fmt)))
         else:
@@ -1036,7 +1099,7 @@ def parse_amount(col: ColumnOrName) -> Column:
         .when(number.rlike(r"^\d+(?:[.,]\d+)?$"), _decimal_point(number))
     )
     signed = F.concat(F.when(negative, F.lit("-")).otherwise(F.lit("")), plain)
-    return F.when(matched & ~ambiguous, signed.try_cast("decimal(12,2)"))
+    return _keep_if(signed.try_cast("decimal(12,2)"), matched & ~ambiguous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1208,7 +1271,8 @@ def is_junk_email(col: ColumnOrName, blocklist: EmailBlocklist = DEFAULT_EMAIL_B
     if blocklist.local_parts:
         conditions.append(local.isin([p.strip().lower() for p in blocklist.local_parts]))
     conditions += [local.rlike(p) for p in blocklist.local_part_patterns]
-    return F.when(s.contains("@"), _any(conditions)).otherwise(F.lit(False))
+    # AND/OR, unlike CASE, let Spark compute the shared parts (s, local, domain) once.
+    return F.coalesce(s.contains("@") & _any(conditions), F.lit(False))
 
 
 def is_junk_phone(col: ColumnOrName, blocklist: PhoneBlocklist = DEFAULT_PHONE_BLOCKLIST) -> Column:
@@ -1232,4 +1296,4 @@ def is_junk_phone(col: ColumnOrName, blocklist: PhoneBlocklist = DEFAULT_PHONE_B
     if numbers:
         conditions.append(digits.isin(numbers))
     conditions += [digits.rlike(p) for p in blocklist.patterns]
-    return F.coalesce(F.when(digits != "", _any(conditions)), F.lit(False))
+    return F.coalesce((digits != "") & _any(conditions), F.lit(False))
