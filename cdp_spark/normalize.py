@@ -115,8 +115,7 @@ def _keep_if(value: Column, condition: Column) -> Column:
 
     ``F.when(condition, value)`` would compute what ``value`` and ``condition`` share twice:
     Spark's subexpression elimination does not look into a CASE branch without ELSE. Here the
-    value is in an always-evaluated position (an array), so the shared part is computed once;
-    on these normalisers that halves the cost.
+    value is in an always-evaluated position (an array), so the shared part is computed once.
     """
     return F.try_element_at(F.array(value), F.when(condition, F.lit(1)))
 
@@ -550,7 +549,7 @@ _E = r"(?![\p{L}\p{N}])"  # token end
 
 
 def _address_tokens(col: Column) -> Column:
-    """The tokens of an address, transliterated and canonical (array<string>)."""
+    """The tokens of an address, transliterated and canonical (array<string>, may hold null)."""
     s = F.lower(col.cast("string"))
     # стр. is a "structure" (строение); transliterated it would read as a German Straße (str.).
     s = F.regexp_replace(s, r"стр(?<![\p{L}\p{N}]стр)" + _E, "stroenie")
@@ -566,11 +565,16 @@ def _address_tokens(col: Column) -> Column:
     s = F.regexp_replace(s, _B + f"(?:(?:{house}){sep}*(?=\\d)|(?:{city}){sep}+(?=\\p{{L}}))", "")
     s = F.regexp_replace(s, _B + "(" + "|".join(_NUMBER_MARKERS) + f"){sep}*(?=\\d)", "$1nr ")
     # Cut at every non-letter-or-digit, and between a letter and a digit (кв12 -> kv 12; 5а
-    # stays whole). Then one lookup per token: cheaper than a regular expression per form.
+    # stays whole). Then one lookup per token: cheaper than a regular expression per form. A
+    # hash test first, as most tokens are names and numbers; empty tokens become null, which
+    # array_join skips.
     tokens = F.split(s, sep + r"+|(?<=\p{L})(?=\p{N})")
-    lookup = _literal_map({**_ADDRESS_LOOKUP, **{k + "nr": v for k, v in _NUMBER_MARKERS.items()}})
-    canonical = F.transform(tokens, lambda tok: F.coalesce(F.try_element_at(lookup, tok), tok))
-    return F.filter(canonical, lambda tok: tok != "")
+    table = {**_ADDRESS_LOOKUP, **{k + "nr": v for k, v in _NUMBER_MARKERS.items()}}
+    lookup = _literal_map(table)
+    return F.transform(
+        tokens,
+        lambda tok: F.when(tok.isin(sorted(table)), lookup[tok]).when(tok != "", tok),
+    )
 
 
 def _join_address(tokens: Column) -> Column:
