@@ -234,7 +234,11 @@ def with_derived_columns(df: DataFrame, source: SourceConfig, cfg: CdpConfig) ->
             kind = F.lower(F.trim(F.col(d.inputs[1])))
             value = (
                 F.when(kind == "email", N.normalize_email(src_col))
-                .when(kind == "phone", N.normalize_phone(src_col, default_region=region))
+                # Only phones go to the (Python) phone normaliser; it runs on every row.
+                .when(
+                    kind == "phone",
+                    N.normalize_phone(F.when(kind == "phone", src_col), default_region=region),
+                )
                 .otherwise(F.when(~is_blank(src_col), F.trim(src_col.cast("string"))))
             )
         elif d.kind == "id":
