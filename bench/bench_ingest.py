@@ -117,6 +117,22 @@ class PeakRss:
         return f"{self.peak_total / 2**20:,.0f} MiB (peak of each: {parts})"
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its descendants (JVM, Python workers), reaped ones too.
+
+    Unlike wall time it barely depends on how busy a shared machine is.
+    """
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 @contextmanager
 def timed(label: str, out: dict[str, float]) -> Iterator[None]:
     began = time.perf_counter()
@@ -227,17 +243,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"landing: {landing} ({size / 2**20:,.0f} MiB, {len(cfg.sources)} sources)")
 
     print("reference (pyarrow -> Parquet):")
+    cpu0 = time.process_time()
     with timed("reference", seconds):
         ref_rows, ref_skipped = pyarrow_reference(cfg, args.out / "reference")
+    ref_cpu = time.process_time() - cpu0
 
     print("cdp (ingest + standardize):")
     with PeakRss() as rss:
         with timed("session", seconds):
             ctx = RunContext.create(cfg, run_date=date.today(), progress=_quiet())
+        cpu0 = cpu_seconds()
         with timed("ingest", seconds):
             ingest = run_ingest(ctx)
         with timed("standardize", seconds):
             std = run_standardize(ctx)
+        cdp_cpu = cpu_seconds() - cpu0
         ctx.spark.stop()
 
     read, bronze, quarantined = (ingest.figures[k] for k in ("read", "bronze", "quarantined"))
@@ -255,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         f"REFERENCE pyarrow rows={ref_rows} skipped={ref_skipped} s={seconds['reference']:.1f}"
         f" records_per_s={(ref_rows + ref_skipped) / seconds['reference']:,.0f}"
         f" ratio_cdp_over_pyarrow={e2e / seconds['reference']:.1f}x"
+    )
+    print(
+        f"CPU cdp={cdp_cpu:.0f}s ({cdp_cpu / read * 1e6:.0f} us/record, driver+JVM+workers)"
+        f" pyarrow={ref_cpu:.1f}s ({ref_cpu / (ref_rows + ref_skipped) * 1e6:.1f} us/record)"
+        f" cpu_ratio={cdp_cpu / ref_cpu:.1f}x"
     )
     print(f"PEAK MEMORY (PSS) driver+JVM+workers: {rss.describe()}")
     print(f"machine at end: load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
