@@ -961,7 +961,7 @@ def parse_timestamp_utc(
     ``default_tz`` (an IANA zone such as ``"Europe/Moscow"``, ``"UTC"`` or ``"+03:00"``, or a
     column of them, e.g. each POS store's zone), so the result does not depend on the session
     time zone. In a daylight-saving gap a naive time moves forward by the gap; in an overlap
-    the earlier instant wins. Results outside ``valid_years`` (inclusive) are null: a 1970 or
+    the earlier instant wins. Results outside ``valid_years`` (inclusive) are null: a 1800 or
     year-12026 date is an export error, not an event.
 
     Raises ValueError when ``default_tz`` is a string that is not a time zone.
