@@ -18,7 +18,9 @@ is a YAML change. One run of :func:`run_ingest` does, for each source:
    (``invalid_encoding``, ``blank_line``, ``wrong_column_count``, ``malformed_json``,
    ``repeated_header``, ``missing_required:<col>``). CSV header lines are neither: they are
    counted in the manifest as ``header_lines``.
-5. **Write** bronze then quarantine with ``Txn(app_id="ingest:<source>", version=batch_id)``,
+5. **Write** bronze then quarantine with ``Txn(app_id="ingest:<source>", version=batch_id)``
+   (an empty side is not written: a commit always carries rows, which is how an interrupted
+   batch is recognised),
    **reconcile** (lines read = bronze + quarantine per file, counted by reading the tables
    back; raises :class:`~cdp_spark.quality.ReconciliationError`), and **write the manifest
    last**. A crash anywhere before the manifest leaves the batch "open"; the next run finds its
@@ -788,28 +790,34 @@ def ingest_batch(
             spark, fs, source_name, source, Batch(source_name, batch.batch_id, readable)
         )
         infos.update(read_infos)
-        # Cached too: bronze and quarantine are two writes of one parse. Once bronze has
-        # materialised it, the raw lines are no longer needed.
+        # Cached too: bronze and quarantine are two writes of one parse; counting the two
+        # sides materialises it, after which the raw lines are no longer needed.
         classified = classified.drop("_bytes", "_spark_path").persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            bronze = write_bronze(
-                lake,
-                source_name,
-                build_bronze(
-                    classified,
-                    source,
-                    batch_id=batch.batch_id,
-                    run_date=ctx.run_date,
-                    ingested_at=now,
-                ),
-                batch.batch_id,
-            )
+            sides = {
+                r["good"]: int(r["count"])
+                for r in classified.where(~F.col("_is_header"))
+                .groupBy(F.col("_reason").isNull().alias("good"))
+                .count()
+                .collect()
+            }
             cached.unpersist()
-            lines_read = sum(i.lines_total - i.header_lines for i in read_infos.values())
-            # Every line landed in bronze: nothing to quarantine, skip an empty write. (After
-            # a crash the bronze write is skipped and says nothing, so quarantine is written.)
-            clean = not bronze.skipped and bronze.rows_written == lines_read
-            if not clean:
+            # An empty side is not written at all: a commit is what marks a batch as started
+            # (find_open_batch looks for rows), so a commit without rows must not exist.
+            if sides.get(True, 0):
+                write_bronze(
+                    lake,
+                    source_name,
+                    build_bronze(
+                        classified,
+                        source,
+                        batch_id=batch.batch_id,
+                        run_date=ctx.run_date,
+                        ingested_at=now,
+                    ),
+                    batch.batch_id,
+                )
+            if sides.get(False, 0):
                 write_quarantine(
                     lake,
                     source_name,

@@ -355,6 +355,28 @@ def test_crash_before_manifest_then_rerun_neither_duplicates_nor_loses(
     assert run_ingest(ctx, sources=["t_contacts"]).rows == []
 
 
+def test_an_all_bad_batch_commits_nothing_to_bronze_then_crash_and_late_good_file(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = make_ctx(spark, tmp_path)
+    write(tmp_path / "landing/crm/contacts_2026-03-01.csv", "id,email,name,amount\n1\n2\n")
+    monkeypatch.setattr(ingest, "write_manifest", _crash)
+    with pytest.raises(Crash):
+        run_ingest(ctx, sources=["t_contacts"])
+    monkeypatch.undo()
+    # No empty bronze commit holds batch 1's Txn, so the good file that arrives before the
+    # retry cannot be skipped as "already written".
+    assert ctx.lake.version("bronze.t_contacts") == 0
+    write(tmp_path / "landing/crm/contacts_2026-03-02.csv", "id,email,name,amount\n3,c,C,3\n")
+    report = run_ingest(ctx, sources=["t_contacts"])
+    assert [
+        (r["batch_id"], r["recovered"], r["bronze"], r["quarantined"]) for r in report.rows
+    ] == [
+        (1, True, 0, 2),
+        (2, False, 1, 0),
+    ]
+
+
 def test_a_lost_write_fails_the_reconciliation(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
