@@ -28,6 +28,7 @@ from typing import Any
 import deltalake
 import pyarrow
 import pyspark
+from _machine import cpu_model, ram_gib
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -71,20 +72,9 @@ def folder_bytes(path: str) -> int:
 
 
 def machine(load: tuple[float, float, float]) -> list[str]:
-    model, ram_gib = "unknown", 0.0
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram_gib = int(line.split()[1]) / 1024 / 1024
-                break
-    except OSError:
-        pass
+    model, ram = cpu_model(), ram_gib()
     return [
-        f"machine: {os.cpu_count()} cores, {ram_gib:.1f} GiB RAM, {model}",
+        f"machine: {os.cpu_count()} cores, {ram:.1f} GiB RAM, {model}",
         f"load average (1/5/15 min) when the timed runs began: "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
         f"python {platform.python_version()}, pyspark {pyspark.__version__}, "

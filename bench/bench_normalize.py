@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import phonenumbers
 import pyarrow
+from _machine import cpu_model, ram_gib
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
@@ -39,15 +40,7 @@ from cdp_spark.session import build_session  # noqa: E402
 
 
 def machine() -> str:
-    cpu, mem_kb = "unknown CPU", 0
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    except OSError:
-        pass
+    cpu, mem_kb = cpu_model(), ram_gib() * 1024 * 1024
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
     import pyspark
 

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _machine import cpu_model, ram_gib
+
 ROOT = Path(__file__).resolve().parent.parent
 
 FACTORY = """
@@ -44,15 +46,7 @@ print(json.dumps({"seconds": time.perf_counter() - t}))
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    except OSError:
-        mem_kb = 0
+    cpu, mem_kb = cpu_model(), ram_gib() * 1024 * 1024
     import pyspark
 
     return (
