@@ -104,12 +104,9 @@ def _session(cfg: CdpConfig) -> Any:
 
 
 def _lake(cfg: CdpConfig) -> Any:
-    from cdp_spark.session import detect_engines
-    from cdp_spark.storage import open_lakehouse
+    from cdp_spark.session import open_configured_lakehouse
 
-    spark = _session(cfg)
-    engine = detect_engines(spark, cfg).storage
-    return open_lakehouse(spark, cfg.lakehouse_root, engine=engine)  # type: ignore[arg-type]
+    return open_configured_lakehouse(_session(cfg), cfg)
 
 
 @app.command()

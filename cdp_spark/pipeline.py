@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from cdp_spark.config import CdpConfig
 from cdp_spark.errors import CdpError
-from cdp_spark.storage import Lakehouse, open_lakehouse
+from cdp_spark.storage import Lakehouse
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,10 @@ class RunContext:
         progress: ProgressFn | None = None,
     ) -> RunContext:
         """Build the session (unless given) and open the lakehouse for ``cfg``."""
-        from cdp_spark.session import build_session, detect_engines
+        from cdp_spark.session import build_session, open_configured_lakehouse
 
         spark = spark or build_session(cfg)
-        engine = detect_engines(spark, cfg).storage
-        lake = open_lakehouse(spark, cfg.lakehouse_root, engine=engine)  # type: ignore[arg-type]
+        lake = open_configured_lakehouse(spark, cfg)
         return cls(spark, cfg, lake, run_date, progress or (lambda message: log.info(message)))
 
 

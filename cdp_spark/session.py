@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 from cdp_spark.config import CdpConfig
 from cdp_spark.errors import ConfigError
 from cdp_spark.jvm import jvm_class_available
+from cdp_spark.storage import Lakehouse, open_lakehouse
 from cdp_spark.storage.factory import (
     DELTA_CATALOG,
     DELTA_EXTENSION,
@@ -107,6 +108,18 @@ def session_conf(cfg: CdpConfig) -> dict[str, str]:
     conf.update(cfg.spark.conf)
     conf.update(REQUIRED_CONF)
     return conf
+
+
+def open_configured_lakehouse(spark: SparkSession, cfg: CdpConfig) -> Lakehouse:
+    """The lakehouse at ``cfg``'s root, written by the engine :func:`detect_engines` reports.
+
+    Example:
+        >>> lake = open_configured_lakehouse(spark, load_config("local"))   # doctest: +SKIP
+        >>> lake.engine_name
+        'delta-rs'
+    """
+    engine = detect_engines(spark, cfg).storage
+    return open_lakehouse(spark, cfg.lakehouse_root, engine=engine)  # type: ignore[arg-type]
 
 
 def _wants_delta_jvm(cfg: CdpConfig, jars: list[str]) -> bool:
