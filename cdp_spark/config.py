@@ -6,6 +6,11 @@ Layout of the configuration folder::
       profiles/local.yaml     # the embedded default: local[*], ./lakehouse, SQLite MLflow
       profiles/cluster.yaml   # a commented example for a real cluster
       sources.yaml            # what each source system exports and how to read it
+      identity.yaml           # match rules, blocking, cardinality limits, blocklists
+      profiles.yaml           # survivorship, lifecycle, KPIs, activation destinations
+      segments.yaml           # audiences as boolean expressions over profile columns
+      models.yaml             # features, models, champion margin, drift thresholds
+      privacy.yaml            # PII columns, erasure retention, pseudonymisation
 
 A profile holds the runtime settings (Spark, storage, MLflow, paths). The other files hold the
 product settings shared by every profile. Any key can be overridden from the environment with
@@ -31,6 +36,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cdp_spark.errors import ConfigError
+from cdp_spark.identity.config import IdentityConfig
+from cdp_spark.ml.config import ModelsConfig
+from cdp_spark.privacy.config import PrivacyConfig
+from cdp_spark.profiles.config import ActivationConfig, ProfilesConfig, SegmentConfig
 
 ENV_PREFIX = "CDP__"
 PROFILE_ENV = "CDP_PROFILE"
@@ -163,6 +172,12 @@ class CdpConfig(_Model):
     paths: PathsConfig = PathsConfig()
     standardize: StandardizeConfig = StandardizeConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    identity: IdentityConfig = IdentityConfig()
+    profiles: ProfilesConfig = ProfilesConfig()
+    segments: dict[str, SegmentConfig] = Field(default_factory=dict)
+    activation: ActivationConfig = ActivationConfig()
+    models: ModelsConfig = ModelsConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     def resolve(self, path: str) -> str:
         """An absolute path for ``path``, relative ones taken from the project root.

@@ -1,0 +1,1 @@
+"""Connected components with interchangeable engines (GraphFrames, DataFrame, local)."""

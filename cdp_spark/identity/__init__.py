@@ -1,0 +1,1 @@
+"""Identity resolution: the identity graph, clusters and persistent person ids."""

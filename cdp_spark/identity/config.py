@@ -1,0 +1,9 @@
+"""Configuration of identity resolution (``identity:`` in ``conf/identity.yaml``)."""
+
+from __future__ import annotations
+
+from cdp_spark._settings import Settings
+
+
+class IdentityConfig(Settings):
+    """Match rules, blocking, thresholds, cardinality limits and blocklists."""

@@ -1,0 +1,1 @@
+"""Point-in-time features, churn and purchase-propensity models, scoring and monitoring."""

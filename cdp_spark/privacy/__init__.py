@@ -1,0 +1,1 @@
+"""Privacy: erasure, PII declarations, pseudonymisation, suppression."""

@@ -1,0 +1,1 @@
+"""Unified customer profiles, KPIs, segments, activation and the profile look-up."""
