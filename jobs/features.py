@@ -1,0 +1,29 @@
+"""spark-submit entry point of the ``features`` stage.
+
+Reads gold.customer_profiles and silver; writes gold.features (point-in-time correct).
+
+Usage::
+
+    spark-submit jobs/features.py --conf-profile local --run-date 2026-03-01
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from cdp_spark.jobs import job_main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the features stage; returns the process exit code.
+
+    Example:
+        >>> main(["--conf-profile", "local", "--run-date", "2026-03-01"])  # doctest: +SKIP
+        0
+    """
+    return job_main("features", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
