@@ -83,6 +83,10 @@ def spark_jars(cfg: CdpConfig) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.jar"))
 
 
+# Quiets Spark's start-up chatter in local runs (see the file for what and why).
+LOG4J2_FILE = Path(__file__).resolve().parent / "resources" / "log4j2.properties"
+
+
 def session_conf(cfg: CdpConfig) -> dict[str, str]:
     """Every Spark setting the factory applies for ``cfg`` (pure: no session is built).
 
@@ -105,7 +109,8 @@ def session_conf(cfg: CdpConfig) -> dict[str, str]:
     if _wants_delta_jvm(cfg, jars):
         conf["spark.sql.extensions"] = DELTA_EXTENSION
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
-    conf.update(cfg.spark.conf)
+    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{LOG4J2_FILE}"
+    conf.update(cfg.spark.conf)  # a profile's own extraJavaOptions replaces ours
     conf.update(REQUIRED_CONF)
     return conf
 
@@ -141,6 +146,9 @@ def build_session(cfg: CdpConfig) -> SparkSession:
     # Python workers must run this interpreter (the one with pandas, phonenumbers...).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if cfg.spark.master.startswith("local"):
+        # A local run needs no network interface; this also silences the loopback warning.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     # Under spark-submit the JVM already runs with the --master the user chose: that wins.
     if cfg.spark.master and "PYSPARK_GATEWAY_PORT" not in os.environ:

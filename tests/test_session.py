@@ -36,6 +36,16 @@ def test_local_default_adds_no_jars_and_no_delta_catalog() -> None:
     assert "spark.sql.catalog.spark_catalog" not in conf
 
 
+def test_bundled_log4j2_config_quiets_start_up_unless_the_profile_sets_its_own() -> None:
+    options = session_conf(_cfg())["spark.driver.extraJavaOptions"]
+    assert options == f"-Dlog4j2.configurationFile=file:{session_mod.LOG4J2_FILE}"
+    assert "rootLogger.level = warn" in session_mod.LOG4J2_FILE.read_text()
+    own = {"spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=file:/etc/mine"}
+    assert session_conf(_cfg(**{"spark.conf": own}))["spark.driver.extraJavaOptions"] == (
+        "-Dlog4j2.configurationFile=file:/etc/mine"
+    )
+
+
 def test_packages_from_config_go_to_spark_jars_packages_with_delta_catalog() -> None:
     cfg = _cfg(**{"spark.packages": ["io.delta:delta-spark_4.2_2.13:4.4.1", "a:b:1"]})
     conf = session_conf(cfg)
