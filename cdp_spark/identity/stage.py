@@ -1,0 +1,556 @@
+"""The ``identity`` stage: silver records -> identity graph -> clusters -> persistent person ids.
+
+Steps (docs/identity.md tells the why):
+
+1. **Records and links**: every person-bearing silver record (``identity.sources``) with its
+   ``record_id``; the match rules (``identity.rules``) link it to the identifiers it holds;
+   junk values are dropped (:func:`~cdp_spark.identity.guards.drop_junk`). Fuzzy pairs of CRM
+   contacts come from :mod:`cdp_spark.identity.fuzzy` when ``identity.fuzzy.enabled``.
+2. **Guards**: shared identifiers (more anchors than ``max_links``) lose their links.
+3. **Clusters**: connected components (engine ``engines.connected_components``); oversized
+   clusters are split along their weakest links and reported.
+4. **Persistent ids** (:mod:`cdp_spark.identity.persist`) and the writes:
+   ``silver.identity_edges``, ``gold.identity_clusters``, ``gold.identity_identifiers``,
+   ``gold.person_id_history``, ``gold.identity_review``, ``ops.identity_metrics``,
+   ``ops.identity_log`` (the per-source watermark of silver batches resolved).
+
+**Incremental** runs take only the silver records of batches above the watermark, the persons
+those records (and the identifiers they hold, now or before) belong to, and all records of
+those persons; everything else is left as it is. **Idempotent**: with nothing new a run writes
+nothing; a full run over unchanged silver gives the same ids and rows.
+
+Example:
+    >>> report = run_identity(ctx)                      # doctest: +SKIP
+    >>> report.figures["persons"]
+    2114
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cdp_spark.errors import CdpError
+from cdp_spark.identity.clusters import cluster_records
+from cdp_spark.identity.graph import (
+    EDGES_SCHEMA,
+    EDGES_TABLE,
+    FUZZY_PAIRS_SCHEMA,
+    LINKS_SCHEMA,
+    build_links,
+    edges_to_links,
+    fuzzy_to_edges,
+    links_to_edges,
+    node_value,
+    records_of_source,
+    silver_record_table,
+)
+from cdp_spark.identity.guards import SHARED_SCHEMA, drop_junk, drop_shared, shared_identifiers
+from cdp_spark.identity.oversize import split_oversized
+from cdp_spark.identity.persist import IdEvent, assign_person_ids
+from cdp_spark.identity.tables import (
+    ALL_TABLES,
+    CLUSTERS_SCHEMA,
+    CLUSTERS_TABLE,
+    HISTORY_SCHEMA,
+    HISTORY_TABLE,
+    IDENTIFIERS_SCHEMA,
+    IDENTIFIERS_TABLE,
+    LOG_SCHEMA,
+    LOG_TABLE,
+    REVIEW_SCHEMA,
+    REVIEW_TABLE,
+)
+from cdp_spark.ingest import ensure_table
+from cdp_spark.pipeline import RunContext, StageReport
+from cdp_spark.storage import Lakehouse
+
+KEYS = ["source", "record_id"]
+
+
+@dataclass
+class Changes:
+    """What this run takes from silver: the records, and per source the batch range."""
+
+    records: DataFrame  # source, record_id, rec, event_time + silver columns are dropped
+    links: DataFrame  # LINKS_SCHEMA, junk removed
+    junk: DataFrame  # links to junk values (counted, never written)
+    pairs: DataFrame  # fuzzy: rec_l, rec_r, score, rule
+    watermarks: dict[str, int]  # source -> last silver batch taken
+    counts: dict[str, int]  # source -> records taken
+
+
+def run_id_of(run_date: date) -> str:
+    """The run id written to the history and metrics tables.
+
+    Example:
+        >>> run_id_of(date(2026, 3, 1))
+        'identity-2026-03-01'
+    """
+    return f"identity-{run_date.isoformat()}"
+
+
+def read_watermarks(lake: Lakehouse) -> dict[str, int]:
+    """Per source, the last silver batch already resolved (empty before the first run).
+
+    Example:
+        >>> read_watermarks(lake)                           # doctest: +SKIP
+        {'crm_contacts': 1, 'orders': 1}
+    """
+    if not lake.exists(LOG_TABLE):
+        return {}
+    rows = lake.read(LOG_TABLE).groupBy("source").agg(F.max("last_batch_id").alias("b")).collect()
+    return {r["source"]: int(r["b"]) for r in rows}
+
+
+def fuzzy_enabled(ctx: RunContext) -> bool:
+    """True when fuzzy matching is switched on and its module is installed."""
+    enabled = bool(getattr(ctx.cfg.identity.fuzzy, "enabled", False))
+    return enabled and importlib.util.find_spec("cdp_spark.identity.fuzzy") is not None
+
+
+def fuzzy_records(crm: DataFrame) -> DataFrame:
+    """CRM contacts as canonical person records for the fuzzy matcher.
+
+    Example:
+        >>> fuzzy_records(silver_crm).columns[:3]                  # doctest: +SKIP
+        ['record_id', 'customer_id', 'first_name']
+    """
+    cols = set(crm.columns)
+
+    def pick(*names: str) -> F.Column:
+        for n in names:
+            if n in cols:
+                return F.col(n)
+        return F.lit(None).cast("string")
+
+    return crm.select(
+        "record_id",
+        pick("customer_id_norm", "customer_id").alias("customer_id"),
+        pick("first_name").alias("first_name"),
+        pick("last_name").alias("last_name"),
+        pick("date_of_birth").alias("date_of_birth"),
+        pick("street").alias("street"),
+        pick("city").alias("city"),
+        pick("postcode_norm", "postcode").alias("postcode"),
+        pick("country_norm", "country").alias("country"),
+        pick("email_norm").alias("email"),
+        pick("phone_e164").alias("phone"),
+    )
+
+
+def read_changes(ctx: RunContext, watermarks: dict[str, int]) -> Changes:
+    """Silver records of batches above ``watermarks`` (all of them when it is empty).
+
+    Example:
+        >>> read_changes(ctx, {}).counts                         # doctest: +SKIP
+        {'crm_contacts': 1986, ...}
+    """
+    cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
+    records: DataFrame | None = None
+    links: DataFrame | None = None
+    pairs = spark.createDataFrame([], "rec_l string, rec_r string, score double, rule string")
+    marks: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for name in cfg.identity.sources:
+        if name not in cfg.sources:
+            raise CdpError(
+                f"identity.sources names {name!r}, which is not a source",
+                hint=f"sources: {', '.join(cfg.sources)}",
+            )
+        table = silver_record_table(name, cfg.sources[name])
+        if not lake.exists(table):
+            ctx.progress(f"identity: {table} does not exist yet, skipped")
+            continue
+        silver = lake.read(table)
+        hi_row = silver.agg(F.max("_batch_id").alias("hi")).first()
+        hi = hi_row["hi"] if hi_row else None
+        if hi is None:
+            continue
+        lo = watermarks.get(name, 0)
+        marks[name] = max(int(hi), lo)
+        if int(hi) <= lo:
+            continue
+        recs = records_of_source(silver.where(F.col("_batch_id") > lo), name, cfg.sources[name])
+        recs = recs.persist(StorageLevel.MEMORY_AND_DISK)
+        counts[name] = recs.count()
+        src_links = build_links(recs, name, cfg.identity)
+        slim = recs.select("source", "record_id", "rec", "event_time")
+        records = slim if records is None else records.unionByName(slim)
+        links = src_links if links is None else links.unionByName(src_links)
+        if name == "crm_contacts" and fuzzy_enabled(ctx):
+            pairs = pairs.unionByName(_fuzzy_pairs(ctx, lake.read(table), name, recs))
+    if records is None or links is None:
+        records = spark.createDataFrame(
+            [], "source string, record_id string, rec string, event_time timestamp"
+        )
+        links = spark.createDataFrame([], LINKS_SCHEMA)
+    clean, junk = drop_junk(links, cfg)
+    clean = clean.persist(StorageLevel.MEMORY_AND_DISK)
+    return Changes(records, clean, junk, pairs, marks, counts)
+
+
+def _fuzzy_pairs(ctx: RunContext, silver: DataFrame, name: str, changed: DataFrame) -> DataFrame:
+    # All CRM contacts are compared (a new contact may match an old one); only pairs with a
+    # changed contact are new. The matcher is another module: called through its interface.
+    from cdp_spark.identity import fuzzy
+
+    everyone = records_of_source(silver, name, ctx.cfg.sources[name])
+    pairs = fuzzy.fuzzy_pairs(ctx.spark, fuzzy_records(everyone), ctx.cfg.identity.fuzzy)
+    ids = changed.select(F.col("record_id").alias("rid"))
+    touching = pairs.join(
+        ids,
+        (F.col("record_id_l") == F.col("rid")) | (F.col("record_id_r") == F.col("rid")),
+        "left_semi",
+    )
+    return touching.select(
+        F.concat(F.lit(f"rec:{name}:"), "record_id_l").alias("rec_l"),
+        F.concat(F.lit(f"rec:{name}:"), "record_id_r").alias("rec_r"),
+        F.col("score").cast("double").alias("score"),
+        "rule",
+    )
+
+
+def _keys_of(rec_col: str = "rec") -> list[F.Column]:
+    return [
+        F.regexp_extract(F.col(rec_col), r"^rec:([^:]*):", 1).alias("source"),
+        F.regexp_extract(F.col(rec_col), r"^rec:[^:]*:(.*)$", 1).alias("record_id"),
+    ]
+
+
+def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
+    """The ``identity`` stage (see the module docstring).
+
+    ``mode``: ``full``, ``incremental`` or ``auto`` (default: ``identity.mode``).
+
+    Example:
+        >>> run_identity(ctx, mode="full").figures["persons"]          # doctest: +SKIP
+        2114
+    """
+    cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
+    for table, schema in ALL_TABLES.items():
+        ensure_table(lake, table, schema)
+    mode = mode or cfg.identity.mode
+    watermarks = read_watermarks(lake)
+    if mode == "auto":
+        mode = "incremental" if watermarks else "full"
+    if mode == "full":
+        watermarks = {}
+    now = datetime.now(tz=UTC).replace(microsecond=0)
+    ctx.progress(f"identity: {mode} run")
+    changes = read_changes(ctx, watermarks)
+    if mode == "incremental" and not changes.counts:
+        ctx.progress("identity: no new silver records")
+        return StageReport(stage="identity", figures={"mode": mode, "records_new": 0})
+
+    old_clusters = lake.read(CLUSTERS_TABLE)
+    edges_table = lake.read(EDGES_TABLE)
+    if mode == "full":
+        scope_records = changes.records.select("source", "record_id", "rec")
+        links, pairs = changes.links, changes.pairs
+        known_shared = spark.createDataFrame([], "node string")
+        previous = old_clusters.select("source", "record_id", "person_id")
+    else:
+        scope_records, links, pairs, known_shared = _incremental_scope(
+            ctx, changes, old_clusters, edges_table
+        )
+        previous = old_clusters.join(scope_records, KEYS, "left_semi").select(
+            "source", "record_id", "person_id"
+        )
+    scope_records = scope_records.persist(StorageLevel.MEMORY_AND_DISK)
+    links = links.persist(StorageLevel.MEMORY_AND_DISK)
+    engine = cfg.engines.connected_components
+
+    ctx.progress("identity: guards (shared identifiers)")
+    shared = shared_identifiers(links, pairs, cfg.identity, engine=engine)
+    if mode == "incremental":
+        # Values found shared before stay shared: their records span persons not in scope.
+        prior = known_shared.join(links.select("node", "id_type").distinct(), "node").select(
+            "node",
+            "id_type",
+            F.lit(0).cast("long").alias("anchors"),
+            F.lit(0).cast("long").alias("max_links"),
+        )
+        shared = shared.unionByName(prior.join(shared.select("node"), "node", "left_anti"))
+    shared = shared.localCheckpoint()
+    linking = drop_shared(links, shared)
+
+    ctx.progress("identity: clustering")
+    clusters = cluster_records(scope_records, linking, pairs, engine=engine, progress=ctx.progress)
+    clusters, oversized = split_oversized(
+        clusters, linking, pairs, cfg.identity, engine=engine, progress=ctx.progress
+    )
+    clusters = clusters.join(scope_records, "rec").select("source", "record_id", "rec", "component")
+    clusters = clusters.localCheckpoint()
+
+    ctx.progress("identity: persistent ids")
+    known_ids = old_clusters.select("person_id").unionByName(
+        lake.read(HISTORY_TABLE).select(F.col("old_person_id").alias("person_id"))
+    )
+    ids, events = assign_person_ids(
+        clusters.select("source", "record_id", "component"),
+        previous,
+        known_ids,
+        prefix=cfg.identity.person_id_prefix,
+    )
+    ids = ids.localCheckpoint()
+    gold = _cluster_rows(ids, old_clusters, ctx.run_date, now).localCheckpoint()
+    rec_person = ids.select(
+        F.concat(F.lit("rec:"), "source", F.lit(":"), "record_id").alias("rec"), "person_id"
+    )
+    identifiers = (
+        linking.join(rec_person, "rec")
+        .select("id_type", node_value("node").alias("id_value"), "person_id")
+        .distinct()
+        .withColumn("run_date", F.lit(ctx.run_date))
+    )
+    review = _review_rows(
+        shared, oversized, linking_all=links, rec_person=rec_person, run_date=ctx.run_date, now=now
+    )
+
+    ctx.progress("identity: writing")
+    new_edges = links_to_edges(changes.links, ctx.run_date).unionByName(
+        fuzzy_to_edges_from_recs(changes.pairs, ctx.run_date)
+    )
+    run_id = run_id_of(ctx.run_date)
+    _write_history(ctx, events, run_id, now)
+    if mode == "full":
+        lake.overwrite(EDGES_TABLE, new_edges.select(*EDGES_SCHEMA.fieldNames()))
+        lake.overwrite(CLUSTERS_TABLE, gold.select(*CLUSTERS_SCHEMA.fieldNames()))
+        lake.overwrite(IDENTIFIERS_TABLE, identifiers.select(*IDENTIFIERS_SCHEMA.fieldNames()))
+        lake.overwrite(REVIEW_TABLE, review.select(*REVIEW_SCHEMA.fieldNames()))
+    else:
+        _write_incremental(
+            ctx, changes, new_edges, gold, identifiers, review, edges_table, scope_records
+        )
+    log_rows = [
+        (s, int(b), int(changes.counts.get(s, 0)), mode, ctx.run_date, now)
+        for s, b in sorted(changes.watermarks.items())
+    ]
+    lake.append(LOG_TABLE, spark.createDataFrame(log_rows, LOG_SCHEMA))
+
+    from cdp_spark.identity.metrics import record_metrics
+
+    figures, rows = record_metrics(
+        ctx, mode=mode, run_id=run_id, changes=changes, shared=shared, events=events, now=now
+    )
+    for df in (changes.links, scope_records, links):
+        df.unpersist()
+    return StageReport(stage="identity", figures=figures, rows=rows)
+
+
+def fuzzy_to_edges_from_recs(pairs: DataFrame, run_date: date) -> DataFrame:
+    """Fuzzy pairs (``rec_l``, ``rec_r``) as rows of ``silver.identity_edges``.
+
+    Example:
+        >>> fuzzy_to_edges_from_recs(pairs, date(2026, 3, 1)).columns[0]   # doctest: +SKIP
+        'src'
+    """
+    return pairs.select(
+        F.col("rec_l").alias("src"),
+        F.col("rec_r").alias("dst"),
+        "rule",
+        F.col("score").cast("double").alias("score"),
+        *_keys_of("rec_l"),
+        F.lit(None).cast("timestamp").alias("event_time"),
+        F.lit(run_date).alias("run_date"),
+    ).dropDuplicates(["src", "dst"])
+
+
+def _incremental_scope(
+    ctx: RunContext, changes: Changes, old_clusters: DataFrame, edges_table: DataFrame
+) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
+    """Records, links, pairs of the persons touched by the changes; values known to be shared."""
+    lake, spark = ctx.lake, ctx.spark
+    changed = changes.records.select("source", "record_id", "rec")
+    old_links, old_pairs = edges_to_links(edges_table)
+    old_changed_nodes = old_links.join(changed, ["source", "record_id"], "left_semi").select("node")
+    touched_nodes = changes.links.select("node").unionByName(old_changed_nodes).distinct()
+    fuzzy_partners = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
+        changes.pairs.select(F.col("rec_r").alias("rec"))
+    )
+    idents = lake.read(IDENTIFIERS_TABLE).select(
+        F.concat("id_type", F.lit(":"), "id_value").alias("node"), "person_id"
+    )
+    touched_persons = (
+        old_clusters.join(changed, KEYS, "left_semi")
+        .select("person_id")
+        .unionByName(idents.join(touched_nodes, "node", "left_semi").select("person_id"))
+        .unionByName(
+            old_clusters.join(fuzzy_partners.select(*_keys_of("rec")), KEYS, "left_semi").select(
+                "person_id"
+            )
+        )
+        .distinct()
+    )
+    scope = (
+        old_clusters.join(touched_persons, "person_id", "left_semi")
+        .select(
+            "source",
+            "record_id",
+            F.concat(F.lit("rec:"), "source", F.lit(":"), "record_id").alias("rec"),
+        )
+        .unionByName(changed)
+        .distinct()
+    )
+    unchanged = scope.join(changed, KEYS, "left_anti")
+    links = (
+        old_links.join(unchanged, ["source", "record_id"], "left_semi")
+        .select(*LINKS_SCHEMA.fieldNames())
+        .unionByName(changes.links.select(*LINKS_SCHEMA.fieldNames()))
+    )
+    unchanged_recs = unchanged.select("rec")
+    pairs = (
+        old_pairs.join(unchanged_recs.withColumnRenamed("rec", "rec_l"), "rec_l", "left_semi")
+        .join(changed.select(F.col("rec").alias("rec_r")), "rec_r", "left_anti")
+        .unionByName(changes.pairs.select("rec_l", "rec_r", "score", "rule"))
+    )
+    known_shared = (
+        lake.read(REVIEW_TABLE)
+        .where(F.col("review_type") == "shared_identifier")
+        .select("node")
+        .distinct()
+    )
+    del spark
+    return scope, links, pairs, known_shared
+
+
+def _cluster_rows(ids: DataFrame, old: DataFrame, run_date: date, now: datetime) -> DataFrame:
+    """Rows of ``gold.identity_clusters``; a row whose person and size did not change keeps
+    its ``run_date`` and ``updated_at`` (so a re-run changes nothing)."""
+    sized = ids.withColumn("cluster_size", F.count(F.lit(1)).over(_by_person()))
+    prev = old.select(
+        *KEYS,
+        F.col("person_id").alias("_p"),
+        F.col("cluster_size").alias("_s"),
+        F.col("run_date").alias("_d"),
+        F.col("updated_at").alias("_u"),
+    )
+    same = (F.col("_p") == F.col("person_id")) & (F.col("_s") == F.col("cluster_size"))
+    return sized.join(prev, KEYS, "left").select(
+        *KEYS,
+        "person_id",
+        F.col("cluster_size").cast("long").alias("cluster_size"),
+        F.when(same, F.col("_d")).otherwise(F.lit(run_date)).alias("run_date"),
+        F.when(same, F.col("_u")).otherwise(F.lit(now)).alias("updated_at"),
+    )
+
+
+def _by_person() -> Any:
+    from pyspark.sql import Window
+
+    return Window.partitionBy("person_id")
+
+
+def _review_rows(
+    shared: DataFrame,
+    oversized: DataFrame,
+    *,
+    linking_all: DataFrame,
+    rec_person: DataFrame,
+    run_date: date,
+    now: datetime,
+) -> DataFrame:
+    persons = (
+        linking_all.join(shared.select("node"), "node", "left_semi")
+        .join(rec_person, "rec")
+        .groupBy("node")
+        .agg(F.sort_array(F.collect_set("person_id")).alias("person_ids"))
+    )
+    shared_rows = shared.join(persons, "node", "left").select(
+        F.lit(run_date).alias("run_date"),
+        F.lit("shared_identifier").alias("review_type"),
+        "node",
+        "id_type",
+        F.col("anchors").alias("measure"),
+        F.col("max_links").alias("limit"),
+        F.lit("links dropped").alias("action"),
+        F.coalesce("person_ids", F.array().cast("array<string>")).alias("person_ids"),
+        F.lit(now).alias("recorded_at"),
+    )
+    over_persons = (
+        oversized.join(rec_person, "rec")
+        .groupBy("node")
+        .agg(F.sort_array(F.collect_set("person_id")).alias("person_ids"))
+    )
+    over_rows = (
+        oversized.select("node", "measure", "limit", "action")
+        .distinct()
+        .join(over_persons, "node", "left")
+        .select(
+            F.lit(run_date).alias("run_date"),
+            F.lit("oversized_cluster").alias("review_type"),
+            "node",
+            F.lit(None).cast("string").alias("id_type"),
+            F.col("measure").cast("long"),
+            F.col("limit").cast("long"),
+            "action",
+            F.coalesce("person_ids", F.array().cast("array<string>")).alias("person_ids"),
+            F.lit(now).alias("recorded_at"),
+        )
+    )
+    return shared_rows.unionByName(over_rows)
+
+
+def _write_history(ctx: RunContext, events: list[IdEvent], run_id: str, now: datetime) -> None:
+    """MERGE the merge/split events (a retried run finds the same events and adds nothing)."""
+    if not events:
+        return
+    rows = [
+        (run_id, e.event, e.old_person_id, e.new_person_id, e.records, ctx.run_date, now)
+        for e in events
+    ]
+    df = ctx.spark.createDataFrame(rows, HISTORY_SCHEMA)
+    ctx.lake.merge(HISTORY_TABLE, df, keys=["run_id", "event", "old_person_id", "new_person_id"])
+
+
+def _write_incremental(
+    ctx: RunContext,
+    changes: Changes,
+    new_edges: DataFrame,
+    gold: DataFrame,
+    identifiers: DataFrame,
+    review: DataFrame,
+    edges_table: DataFrame,
+    scope_records: DataFrame,
+) -> None:
+    lake = ctx.lake
+    changed = changes.records.select("source", "record_id")
+    # Edges: the changed records' old edges are replaced by their new ones.
+    stale = (
+        edges_table.join(changed, KEYS, "left_semi")
+        .join(new_edges.select("src", "dst"), ["src", "dst"], "left_anti")
+        .withColumn("__delete", F.lit(True))
+    )
+    upserts = new_edges.withColumn("__delete", F.lit(False)).unionByName(stale)
+    lake.merge(EDGES_TABLE, upserts, keys=["src", "dst"], delete_when="__delete")
+    lake.merge(CLUSTERS_TABLE, gold.select(*CLUSTERS_SCHEMA.fieldNames()), keys=KEYS)
+    # Identifiers of the scope's persons: upsert the current ones, delete the ones gone.
+    persons_before = lake.read(CLUSTERS_TABLE).join(scope_records, KEYS, "left_semi")
+    del persons_before
+    old_idents = lake.read(IDENTIFIERS_TABLE)
+    scope_persons = gold.select("person_id").distinct()
+    gone = (
+        old_idents.join(scope_persons, "person_id", "left_semi")
+        .join(identifiers.select("id_type", "id_value"), ["id_type", "id_value"], "left_anti")
+        .withColumn("__delete", F.lit(True))
+    )
+    ident_upserts = identifiers.withColumn("__delete", F.lit(False)).unionByName(gone)
+    lake.merge(
+        IDENTIFIERS_TABLE, ident_upserts, keys=["id_type", "id_value"], delete_when="__delete"
+    )
+    if not review.isEmpty():
+        lake.merge(
+            REVIEW_TABLE,
+            review.select(*REVIEW_SCHEMA.fieldNames()),
+            keys=["review_type", "node"],
+        )
+
+
+_ = (FUZZY_PAIRS_SCHEMA, SHARED_SCHEMA, fuzzy_to_edges)
