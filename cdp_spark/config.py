@@ -72,12 +72,22 @@ class SparkConfig(_Model):
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
 
 
+def _no_parent_segments(value: str) -> str:
+    # A '..' segment makes a configured folder point somewhere else than it reads; absolute
+    # paths and URIs are fine (the deployer chooses them), escapes in disguise are not.
+    if ".." in value.replace("\\", "/").split("/"):
+        raise ValueError(f"{value!r} must not contain '..' segments; write the folder directly")
+    return value
+
+
 class StorageConfig(_Model):
     """Where the lakehouse lives and which Delta engine writes it."""
 
     root: str = "lakehouse"
     engine: Literal["auto", "delta-spark", "delta-rs"] = "auto"
     vacuum_retention_hours: int = Field(default=168, ge=0)
+
+    _root = field_validator("root")(_no_parent_segments)
 
 
 class EnginesConfig(_Model):
@@ -99,6 +109,8 @@ class PathsConfig(_Model):
 
     landing: str = "data/landing"
     exports: str = "data/exports"
+
+    _folders = field_validator("landing", "exports")(_no_parent_segments)
 
 
 class StandardizeConfig(_Model):
@@ -156,6 +168,14 @@ class SourceConfig(_Model):
             raise ValueError(f"source path {value!r} must be a folder under the landing directory")
         return value
 
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_inside(cls, value: str) -> str:
+        # The pattern matches names inside the source folder: it cannot point elsewhere.
+        if value.startswith("/") or ".." in value.replace("\\", "/").split("/"):
+            raise ValueError(f"file pattern {value!r} must match files inside the source folder")
+        return value
+
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
@@ -178,6 +198,15 @@ class CdpConfig(_Model):
     activation: ActivationConfig = ActivationConfig()
     models: ModelsConfig = ModelsConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        # A source name becomes a table name (bronze.<name>): it must be one.
+        bad = [n for n in value if not re.fullmatch(r"[a-z0-9_]+", n)]
+        if bad:
+            raise ValueError(f"source names must match [a-z0-9_]+, got {', '.join(map(repr, bad))}")
+        return value
 
     def resolve(self, path: str) -> str:
         """An absolute path for ``path``, relative ones taken from the project root.
