@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -78,6 +79,10 @@ FILE_COL = "__cdp_file"
 _DELETE_COL = "__cdp_delete"
 _KEY_COL = "__cdp_file_key"
 TIMESTAMP_CONF = "spark.sql.parquet.outputTimestampType"
+# Fault-injection hook for the crash tests (tests/test_faults.py): "<table>=<marker file>"
+# makes a writer of <table> create the marker and sleep just before its Delta commit, with
+# its Parquet files written, so the test can SIGKILL it at that exact point.
+PAUSE_BEFORE_COMMIT_ENV = "CDP_TEST_PAUSE_BEFORE_COMMIT"
 
 
 @dataclass(frozen=True)
@@ -698,6 +703,7 @@ class DeltaRsLakehouse(Lakehouse):
         properties: CommitProperties,
     ) -> None:
         # Kept separate so tests can interpose a competing writer just before the commit.
+        _pause_point(snap.table)
         snap.dt.create_write_transaction(
             actions,
             mode,
@@ -755,6 +761,18 @@ class DeltaRsLakehouse(Lakehouse):
         """``(Spark file path, matched rows)`` rows -> hits on the snapshot's files."""
         by_key = {_files.log_file_key(snap.uri, f.rel): f for f in snap.files}
         return [_Hit(by_key[_files.spark_file_key(path)], int(n)) for path, n in counts]
+
+
+def _pause_point(table: str) -> None:
+    """The crash tests' kill point (see ``PAUSE_BEFORE_COMMIT_ENV``); a no-op otherwise."""
+    spec = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
+    if not spec:
+        return
+    target, _, marker = spec.partition("=")
+    if target == table and marker:
+        with open(marker, "w", encoding="utf-8") as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(600)
 
 
 def referenced_columns(spark: SparkSession, sql: str) -> set[str] | None:
