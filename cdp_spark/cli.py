@@ -353,6 +353,47 @@ def _human_bytes(size: int | None) -> str:
     return f"{size} B"
 
 
+@app.command()
+def erase(
+    email: Annotated[str | None, typer.Option(help="the person's e-mail (any form)")] = None,
+    phone: Annotated[str | None, typer.Option(help="the person's phone (any format)")] = None,
+    person_id: Annotated[str | None, typer.Option("--person-id", help="their person_id")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="report what would be deleted")
+    ] = False,
+    retention_hours: Annotated[
+        int | None, typer.Option(min=0, help="vacuum retention (privacy.erasure_retention_hours)")
+    ] = None,
+    vacuum_only: Annotated[
+        bool, typer.Option("--vacuum-only", help="only vacuum every table with the retention")
+    ] = False,
+) -> None:
+    """Right to erasure: delete a person from every table and export file, then vacuum."""
+
+    def _run() -> None:
+        from cdp_spark.pipeline import RunContext
+        from cdp_spark.privacy.erasure import ErasureRequest, run_erase, vacuum_all
+        from cdp_spark.privacy.pii import install_log_redaction
+
+        install_log_redaction()
+        request = (
+            None if vacuum_only else ErasureRequest(email=email, phone=phone, person_id=person_id)
+        )
+        cfg = _config()
+        spark = _session(cfg)
+        with console.status("erasing...") as status:
+            ctx = RunContext.create(
+                cfg, run_date=date.today(), spark=spark, progress=lambda m: status.update(m)
+            )
+            if request is None:
+                report = vacuum_all(ctx, retention_hours=retention_hours)
+            else:
+                report = run_erase(ctx, request, dry_run=dry_run, retention_hours=retention_hours)
+        _print_report(report)
+
+    _guard(_run)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     app()

@@ -63,6 +63,11 @@ from cdp_spark import normalize as N
 from cdp_spark.config import CdpConfig, SourceConfig
 from cdp_spark.ingest import ensure_table, selected_sources
 from cdp_spark.pipeline import RunContext, StageReport
+from cdp_spark.privacy.suppression import (
+    SUPPRESSED_REASON,
+    suppressed_bronze_predicate,
+    suppression_hook,
+)
 from cdp_spark.quality import is_blank, null_rates
 from cdp_spark.schemas import (
     DQ_REPORT_SCHEMA,
@@ -302,6 +307,17 @@ def with_silver_reason(
     return df.withColumn("_reason", reason)
 
 
+def suppression_columns(source: SourceConfig) -> list[str]:
+    """The normalised identifier columns checked against the suppression list.
+
+    Example:
+        >>> suppression_columns(cfg.sources["crm_contacts"])             # doctest: +SKIP
+        ['customer_id_norm', 'email_norm', 'phone_e164']
+    """
+    kinds = ("email", "phone", "id", "typed_identifier")
+    return [d.name for d in derived_columns(source) if d.kind in kinds]
+
+
 def with_row_hash(df: DataFrame, source: SourceConfig) -> DataFrame:
     """Add ``_row_hash``: SHA-256 of the typed declared values (equal records, equal hash).
 
@@ -399,7 +415,8 @@ def build_silver_quarantine(
         F.col("_batch_id").alias("batch_id"),
         F.col("_source_file").alias("source_file"),
         F.col("_line").alias("line"),
-        F.col("_raw").alias("raw"),
+        # An erased person's record is counted, not kept: no raw text for `suppressed`.
+        F.when(F.col("_reason") != SUPPRESSED_REASON, F.col("_raw")).alias("raw"),
         F.lit(None).cast("binary").alias("raw_bytes"),
         F.lit(run_date).alias("run_date"),
         F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
@@ -639,6 +656,8 @@ def standardize_source(
         bronze.transform(with_typed_columns, source, timezone=timezone)
         .transform(with_derived_columns, source, cfg)
         .transform(with_silver_reason, source, [k for t in targets for k in t.keys])
+        # Records of erased people (ops.suppression_list) get the reason `suppressed`.
+        .transform(suppression_hook, suppression_columns(source), lake, cfg)
         .transform(with_row_hash, source)
     )
     # Cached: the stats, the quarantine write and the silver write all read it, and it holds
@@ -649,6 +668,9 @@ def standardize_source(
         result = _standardize_judged(
             ctx, source_name, source, judged, (lo, hi), txn, now, targets, book
         )
+        purge = None
+        if result.silver_rejects.get(SUPPRESSED_REASON):
+            purge = suppressed_bronze_predicate(judged.where(F.col("_reason") == SUPPRESSED_REASON))
     finally:
         judged.unpersist()
     watermark = spark.createDataFrame(
@@ -668,6 +690,10 @@ def standardize_source(
         STANDARDIZE_LOG_SCHEMA,
     )
     write_watermark(lake, source_name, watermark, txn)
+    if purge is not None:
+        # After the watermark: a retry of these batches never sees fewer bronze rows. The
+        # quarantine row (reason `suppressed`, no raw text) keeps the count.
+        lake.delete(bronze_table(source_name), purge)
     return result
 
 
