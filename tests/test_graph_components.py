@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 from typing import ClassVar
 
 import networkx as nx
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from cdp_spark.errors import EngineUnavailableError, SchemaError
-from cdp_spark.graph import COMPONENTS_SCHEMA, GraphFramesEngine, connected_components
+from cdp_spark.graph import (
+    COMPONENTS_SCHEMA,
+    DataFrameEngine,
+    GraphFramesEngine,
+    connected_components,
+)
 from cdp_spark.graph.components import relabel_by_smallest
+from cdp_spark.graph.largestar import large_star, small_star, star_forest_check
 
 EDGE_SCHEMA = "src string, dst string"
 KINDS = ("chains", "stars", "small", "giant", "mixed")
@@ -94,32 +102,69 @@ def expected_df(spark: SparkSession, rows: list[tuple[str, str]]) -> DataFrame:
     return spark.createDataFrame(rows, COMPONENTS_SCHEMA)
 
 
-@pytest.mark.parametrize(
-    ("kind", "seed"), [(k, s) for k in KINDS for s in SEEDS], ids=lambda v: str(v)
-)
-def test_local_engine_matches_networkx(spark: SparkSession, kind: str, seed: int) -> None:
+# The dataframe engine runs several Spark jobs per round: one seed per shape keeps it fast.
+# ("mixed" for the dataframe engine is in the hash-collision test below.)
+CASES = [("local", k, s) for k in KINDS for s in SEEDS] + [
+    ("dataframe", k, 1) for k in KINDS if k != "mixed"
+]
+
+
+@pytest.mark.parametrize(("engine", "kind", "seed"), CASES, ids=lambda v: str(v))
+def test_engine_matches_networkx(spark: SparkSession, engine: str, kind: str, seed: int) -> None:
     edges = random_graph(kind, seed)
-    got = connected_components(edges_df(spark, edges), engine="local")
+    got = connected_components(edges_df(spark, edges), engine=engine)  # type: ignore[arg-type]
     assertDataFrameEqual(got, expected_df(spark, oracle(edges)))
+
+
+def test_dataframe_engine_numbers_nodes_by_sort_when_hashes_collide(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # length() as the "hash": most ids collide, so the sort-based numbering must take over;
+    # checkpoint_dir exercises reliable checkpoints instead of local ones.
+    edges = random_graph("mixed", 4)
+    said: list[str] = []
+    engine = DataFrameEngine(checkpoint_dir=str(tmp_path), progress=said.append, hash_fn=F.length)
+    got = engine.components(edges_df(spark, edges))
+    assertDataFrameEqual(got, expected_df(spark, oracle(edges)))
+    assert "numbering them by a sort instead" in said[0]
+    assert said[-1].endswith("converged")
+
+
+def test_large_star_and_small_star_steps(spark: SparkSession) -> None:
+    links = spark.createDataFrame([(3, 2), (2, 1), (4, 2)], "hi long, lo long")
+    # Node 2's neighbourhood {1, 2, 3, 4}: its larger neighbours 3 and 4 move to 1; node 1
+    # keeps its larger neighbour 2 (its own neighbourhood's smallest is 1).
+    assertDataFrameEqual(
+        large_star(links), spark.createDataFrame([(2, 1), (3, 1), (4, 1)], "hi long, lo long")
+    )
+    # Node 4's smaller neighbours {2, 3}: 4 and 3 move to 2; node 2 keeps its link to 1.
+    star = spark.createDataFrame([(4, 3), (4, 2), (2, 1)], "hi long, lo long")
+    assertDataFrameEqual(
+        small_star(star), spark.createDataFrame([(4, 2), (3, 2), (2, 1)], "hi long, lo long")
+    )
+    assert star_forest_check(star) == (3, 2)  # 4 has two smaller neighbours; 2 is hi and lo
+    assert star_forest_check(spark.createDataFrame([(4, 1), (2, 1)], "hi long, lo long")) == (2, 0)
 
 
 def test_components_are_smallest_node_in_byte_order(spark: SparkSession) -> None:
     # Upper case sorts before lower case, "é" (UTF-8 0xC3..) after every ASCII letter.
     edges = [("b", "A"), ("é", "z"), ("z", "y"), ("solo", "solo")]
     expected = [("A", "A"), ("b", "A"), ("y", "y"), ("z", "y"), ("é", "y"), ("solo", "solo")]
-    for engine in ("local",):
+    for engine in ("local", "dataframe"):
         got = connected_components(edges_df(spark, edges), engine=engine)  # type: ignore[arg-type]
         assertDataFrameEqual(got, expected_df(spark, expected))
 
 
 def test_null_end_introduces_the_other_node(spark: SparkSession) -> None:
+    # Nulls are cleaned before any engine runs, so one engine is enough here.
     edges = edges_df(spark, [("b", None), (None, None), ("c", "d")])
     got = connected_components(edges, engine="local")
     assertDataFrameEqual(got, expected_df(spark, [("b", "b"), ("c", "c"), ("d", "c")]))
 
 
-def test_empty_graph_gives_empty_result(spark: SparkSession) -> None:
-    got = connected_components(edges_df(spark, []), engine="local")
+@pytest.mark.parametrize("engine", ["local", "dataframe"])
+def test_empty_graph_gives_empty_result(spark: SparkSession, engine: str) -> None:
+    got = connected_components(edges_df(spark, []), engine=engine)  # type: ignore[arg-type]
     assertDataFrameEqual(got, expected_df(spark, []))
 
 
@@ -129,6 +174,21 @@ def test_auto_picks_local_for_small_graphs_and_says_so(spark: SparkSession) -> N
     assert said == [
         "connected components: engine local (auto: no GraphFrames jar, 1 edges <= local_max_edges)"
     ]
+
+
+def test_auto_picks_dataframe_above_the_local_limit_and_reports_rounds(
+    spark: SparkSession,
+) -> None:
+    # A path d-c-b-a: converges to the star centred on the smallest node.
+    said: list[str] = []
+    edges = edges_df(spark, [("d", "c"), ("c", "b"), ("b", "a")])
+    got = connected_components(edges, local_max_edges=2, progress=said.append)
+    assertDataFrameEqual(got, expected_df(spark, [(n, "a") for n in "abcd"]))
+    assert said[0] == (
+        "connected components: engine dataframe (auto: no GraphFrames jar, more than 2 edges)"
+    )
+    assert said[-1].startswith("connected components (dataframe): round ")
+    assert said[-1].endswith(", 3 edges, converged")
 
 
 def test_graphframes_without_its_jar_is_a_clear_error(spark: SparkSession) -> None:

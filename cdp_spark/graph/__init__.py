@@ -14,11 +14,13 @@ from cdp_spark.graph.components import (
     connected_components,
     make_engine,
 )
+from cdp_spark.graph.largestar import DataFrameEngine
 
 __all__ = [
     "COMPONENTS_SCHEMA",
     "DEFAULT_LOCAL_MAX_EDGES",
     "ComponentsEngine",
+    "DataFrameEngine",
     "GraphFramesEngine",
     "LocalEngine",
     "connected_components",
