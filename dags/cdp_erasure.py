@@ -12,14 +12,18 @@ airflow dags trigger cdp_erasure -c '{"person_id": "p-0000123"}'
 
 `check_request` refuses a run with none or more than one identifier (Airflow validates each
 value's type and form against the DAG's params first); `erase` then runs
-`jobs/erase.py --email|--phone|--person-id VALUE` with `spark-submit` through the `spark_default`
-connection, like the daily jobs. The erasure job is idempotent: re-running a request finds
-nothing left to erase.
+`jobs/erase.py --from-env` with `spark-submit` through the `spark_default` connection, like the
+daily jobs, the identifier passed in `CDP_ERASE_EMAIL`, `CDP_ERASE_PHONE` or
+`CDP_ERASE_PERSON_ID` so it is not on the command line. The erasure job is idempotent: re-running
+a request finds nothing left to erase (see docs/security.md).
 
-Privacy: the identifier is masked in this DAG's task logs, but the run's conf (which holds it)
-stays in Airflow's metadata DB; restrict access to the DAG and purge old runs
+Privacy: the identifier is registered as a secret before the task renders its templates, so it
+is masked in the task log and in the rendered fields Airflow stores. The run's conf still holds
+it in Airflow's metadata DB: restrict access to this DAG and purge old runs
 (`airflow db clean --clean-before-timestamp ... --tables dag_run`) as the privacy policy
-requires. One erasure runs at a time (`max_active_runs=1`).
+requires. On YARN the variables travel as `spark.yarn.appMasterEnv.*` settings; in standalone
+cluster deploy mode spark-submit cannot pass them at all (use client mode for this DAG).
+One erasure runs at a time (`max_active_runs=1`).
 """
 
 from __future__ import annotations
@@ -36,11 +40,14 @@ JOBS_DIR = f"{{{{ var.value.get('cdp_jobs_dir', '{os.path.join(CDP_HOME, 'jobs')
 PROFILE = "{{ params.conf_profile or var.value.get('cdp_conf_profile', 'local') }}"
 PY_FILES = "{{ var.value.get('cdp_py_files', '') }}"
 
-# The identifier params and the erase job's option for each, in the order they are looked at.
+# The identifier params and the erase job's option for each.
 IDENTIFIERS = {"email": "--email", "phone": "--phone", "person_id": "--person-id"}
-# Exactly one identifier is set (check_request makes sure), so the job gets one flag and value.
-ID_FLAG = "{{ '--email' if params.email else ('--phone' if params.phone else '--person-id') }}"
-ID_VALUE = "{{ params.email or params.phone or params.person_id }}"
+# jobs/erase.py --from-env reads the identifier from these (an empty one is not set).
+ERASE_ENV = {
+    "CDP_ERASE_EMAIL": "{{ params.email or '' }}",
+    "CDP_ERASE_PHONE": "{{ params.phone or '' }}",
+    "CDP_ERASE_PERSON_ID": "{{ params.person_id or '' }}",
+}
 
 
 def identifier_args(params: dict[str, Any]) -> list[str]:
@@ -65,12 +72,24 @@ def identifier_args(params: dict[str, Any]) -> list[str]:
 
 
 def _mask_identifier(context: Any) -> None:
-    # Keeps the identifier out of the task log (the spark-submit command line is logged).
+    # Masks the identifier wherever Airflow logs or stores a value holding it.
     from airflow.sdk.log import mask_secret
 
     for key in IDENTIFIERS:
         if context["params"].get(key):
             mask_secret(str(context["params"][key]))
+
+
+class ErasureSubmitOperator(SparkSubmitOperator):
+    """spark-submit that masks the request's identifier before rendering its templates.
+
+    Airflow stores a task's rendered template fields (redacted by its secrets masker) right after
+    rendering, before ``pre_execute``; registering the identifier first keeps it out of them.
+    """
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        _mask_identifier(context)
+        super().render_template_fields(context, jinja_env)
 
 
 default_args = {
@@ -122,14 +141,14 @@ with DAG(
         """Refuse a request without exactly one identifier, before anything runs."""
         return identifier_args(context["params"])[0]
 
-    erase = SparkSubmitOperator(
+    erase = ErasureSubmitOperator(
         task_id="erase",
         application=f"{JOBS_DIR}/erase.py",
-        application_args=["--conf-profile", PROFILE, ID_FLAG, ID_VALUE],
+        application_args=["--conf-profile", PROFILE, "--from-env"],
+        env_vars=ERASE_ENV,
         conn_id="spark_default",
         name="cdp-erase",
         py_files=PY_FILES,
-        pre_execute=_mask_identifier,
     )
 
     check_request() >> erase

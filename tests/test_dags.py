@@ -125,9 +125,7 @@ def test_every_job_the_dags_launch_exists(dagbag: Any) -> None:
         for task in dag.tasks
         if isinstance(task, SparkSubmitOperator)
     }
-    # jobs/train.py and jobs/erase.py are being written with the ML and privacy stages.
-    pending = {REPO / "jobs" / "train.py", REPO / "jobs" / "erase.py"}
-    assert {p for p in launched - pending if not p.is_file()} == set()
+    assert {p for p in launched if not p.is_file()} == set()
     assert len(launched) == 10  # 8 scripts for cdp_daily, train.py, erase.py
 
 
@@ -201,15 +199,32 @@ def test_erasure_dag_passes_the_one_identifier_to_the_job(
         "check_request": {"erase"},
         "erase": set(),
     }
+    # The identifier goes through the environment, never on the spark-submit command line.
     assert render(dag, "erase", "application_args", params=params) == [
-        *["--conf-profile", "local", *args]
+        *["--conf-profile", "local", "--from-env"]
     ]
+    env = {k: v for k, v in render(dag, "erase", "env_vars", params=params).items() if v}
+    assert env == {f"CDP_ERASE_{k.upper()}": v for k, v in params.items()}
     sys.path.insert(0, str(DAGS))
     try:
         from cdp_erasure import identifier_args
     finally:
         sys.path.remove(str(DAGS))
     assert identifier_args({**dag.params.dump(), **params}) == args
+
+
+def test_erasure_identifier_is_masked_in_what_airflow_stores(dagbag: Any) -> None:
+    from airflow.sdk import macros
+    from airflow.sdk._shared.secrets_masker import redact
+
+    dag = dagbag.dags["cdp_erasure"]
+    task = copy.copy(dag.get_task("erase"))
+    params = {**dag.params.dump(), "email": "erase.me@example.com"}
+    context = {"ds": "2026-03-01", "var": {"value": {}}, "macros": macros, "params": params}
+    task.render_template_fields(context, jinja_env=dag.get_template_env())
+    assert task.env_vars["CDP_ERASE_EMAIL"] == "erase.me@example.com"
+    # What Airflow stores as the task's rendered fields goes through redact().
+    assert redact(task.env_vars)["CDP_ERASE_EMAIL"] == "***"
 
 
 @pytest.mark.parametrize(
