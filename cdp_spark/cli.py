@@ -8,6 +8,7 @@ Commands::
     cdp tables                      every table: engine, version, rows, size, last write
     cdp show TABLE [--version N]    print rows of a table (time travel with --version)
     cdp history TABLE               the Delta log of a table
+    cdp erase --email X [--dry-run] delete a person everywhere (right to erasure)
 
 Errors print as one line plus a hint; ``--debug`` shows the stack trace.
 """
