@@ -11,7 +11,7 @@ START     ?= 2026-01-01
 LANDING   ?= data/landing
 PYTEST_ARGS ?=
 
-.PHONY: demo test env java lint bench clean
+.PHONY: demo test env java lint bench clean airflow
 
 # The environment is rebuilt only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -56,6 +56,16 @@ lint: env
 bench: env
 	$(BIN)/python bench/bench_session.py
 	$(BIN)/python bench/bench_delta_write.py
+
+# Airflow with the DAGs of dags/: SQLite metadata DB and logs in .airflow/, jobs through
+# spark-submit on local[*] (export AIRFLOW_CONN_SPARK_DEFAULT first to use a cluster).
+AIRFLOW_HOME ?= $(CURDIR)/.airflow
+AIRFLOW_CONN_SPARK_DEFAULT ?= {"conn_type": "spark", "host": "local[*]"}
+
+airflow: env
+	AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_SPARK_DEFAULT='$(AIRFLOW_CONN_SPARK_DEFAULT)' \
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/airflow standalone
 
 clean:
 	rm -rf lakehouse data/landing data/exports mlflow.db mlruns spark-warehouse

@@ -28,7 +28,9 @@ a time (`max_active_runs=1`) because identity and profiles build on the previous
 
 Variables (all optional): `cdp_conf_profile`, `cdp_jobs_dir` (where `jobs/*.py` are, e.g. a
 shared path or `s3://...` for cluster deploy mode), `cdp_py_files` (a wheel of `cdp_spark` to
-ship with `--py-files` when the cluster's Python does not have it installed).
+ship with `--py-files` when the cluster's Python does not have it installed). Environment of the
+DAG processor: `CDP_AIRFLOW_MAX_PARALLEL_JOBS` (spark-submits of a run at once, default 3: each
+local job is a JVM; raise it on a cluster), `CDP_HOME` (the checkout holding `jobs/`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ JOBS_DIR = f"{{{{ var.value.get('cdp_jobs_dir', '{os.path.join(CDP_HOME, 'jobs')
 PROFILE = "{{ params.conf_profile or var.value.get('cdp_conf_profile', 'local') }}"
 RUN_DATE = "{{ ds }}"
 PY_FILES = "{{ var.value.get('cdp_py_files', '') }}"
+# spark-submits of one run at a time. Each local[*] job is a JVM and a Python driver: nine at once
+# starve a small machine (and its Airflow API server). Raise it when the jobs run on a cluster.
+MAX_PARALLEL_JOBS = int(os.environ.get("CDP_AIRFLOW_MAX_PARALLEL_JOBS", "3"))
 
 
 def _gold(table: str) -> Asset:
@@ -125,6 +130,7 @@ with DAG(
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
+    max_active_tasks=MAX_PARALLEL_JOBS,
     dagrun_timeout=timedelta(hours=8),
     default_args=default_args,
     params={

@@ -90,6 +90,7 @@ def test_daily_dag_ingests_every_declared_source_in_parallel_then_runs_the_stage
     assert {t.task_id: set(t.downstream_task_ids) for t in dag.tasks} == expected
     for task_id in ingest:
         assert dag.get_task(task_id).upstream_task_ids == set()
+    assert dag.max_active_tasks == 3  # CDP_AIRFLOW_MAX_PARALLEL_JOBS unset
 
 
 def test_daily_dag_tasks_launch_their_job_for_the_run_date_and_profile(dagbag: Any) -> None:
