@@ -175,21 +175,41 @@ def _cron_value(token: str, names: Mapping[str, int], field: str) -> int:
 # --- validation ------------------------------------------------------------------------------
 
 
-def segment_schema(lake: Lakehouse) -> StructType:
+def segment_schema(lake: Lakehouse, cfg: CdpConfig | None = None) -> StructType:
     """The columns a segment can use: the profile columns plus the score columns.
+
+    From ``gold.customer_profiles`` when it exists; before the first profile build, and given
+    ``cfg``, from the declared profile columns (golden-record fields typed as strings), so
+    that ``cdp segments validate`` works on a fresh checkout.
 
     Example:
         >>> "churn_decile" in segment_schema(lake).fieldNames()            # doctest: +SKIP
         True
     """
-    if not lake.exists(PROFILES_TABLE):
+    if lake.exists(PROFILES_TABLE):
+        fields = list(lake.read(PROFILES_TABLE).schema.fields)
+    elif cfg is not None:
+        fields = declared_profile_fields(lake.spark, cfg)
+    else:
         raise CdpError(
             f"{PROFILES_TABLE} does not exist yet, so segments cannot be checked against it",
             hint="run `cdp run profiles` first",
         )
-    fields = list(lake.read(PROFILES_TABLE).schema.fields)
     names = {f.name for f in fields}
     return StructType(fields + [f for f in SCORE_FIELDS if f.name not in names])
+
+
+def declared_profile_fields(spark: SparkSession, cfg: CdpConfig) -> list[StructField]:
+    """The profile columns the profile build declares (``profile_columns``), as fields.
+
+    Example:
+        >>> declared_profile_fields(spark, load_config())[0].name         # doctest: +SKIP
+        'person_id'
+    """
+    from cdp_spark.profiles.build import profile_columns
+
+    ddl = ", ".join(f"`{n}` {kind or 'string'}" for n, kind in profile_columns(cfg.profiles))
+    return list(spark.createDataFrame([], ddl).schema.fields)
 
 
 def check_segments(
