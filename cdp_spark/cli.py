@@ -8,6 +8,8 @@ Commands::
     cdp tables                      every table: engine, version, rows, size, last write
     cdp show TABLE [--version N]    print rows of a table (time travel with --version)
     cdp history TABLE               the Delta log of a table
+    cdp segments validate           check every segment of conf/segments.yaml without running it
+    cdp publish [--segment S] [--destination D]   export segments (consent checked at export)
     cdp erase --email X [--dry-run] delete a person everywhere (right to erasure)
 
 Errors print as one line plus a hint; ``--debug`` shows the stack trace.
@@ -390,6 +392,85 @@ def erase(
                 report = vacuum_all(ctx, retention_hours=retention_hours)
             else:
                 report = run_erase(ctx, request, dry_run=dry_run, retention_hours=retention_hours)
+        _print_report(report)
+
+    _guard(_run)
+
+
+segments_app = typer.Typer(help="Segments declared in conf/segments.yaml.", no_args_is_help=True)
+app.add_typer(segments_app, name="segments")
+
+
+@segments_app.command("validate")
+def segments_validate(
+    run_date: Annotated[
+        str | None, typer.Option("--run-date", help="show which segments are due on YYYY-MM-DD")
+    ] = None,
+) -> None:
+    """Check every segment (expression, schedule, destinations) without running any."""
+
+    def _run() -> None:
+        from cdp_spark.profiles.segments import PROFILES_TABLE, check_segments, is_due
+        from cdp_spark.profiles.segments import segment_schema as schema_of
+
+        cfg = _config()
+        day = _parse_date(run_date)
+        lake = _lake(cfg)
+        schema = schema_of(lake, cfg)
+        good, problems = check_segments(lake.spark, cfg, schema)
+        source = PROFILES_TABLE if lake.exists(PROFILES_TABLE) else "the declared profile columns"
+        out = Table("segment", "schedule", f"due {day}", "destinations", "columns used")
+        for name, checked in good.items():
+            seg = cfg.segments[name]
+            out.add_row(
+                name,
+                seg.schedule,
+                "yes" if is_due(seg.schedule, day) else "no",
+                ", ".join(seg.destinations),
+                ", ".join(checked.columns),
+            )
+        console.print(out)
+        console.print(f"{len(good)} segment(s) valid against {source}")
+        for problem in problems:
+            err_console.print(f"[bold red]invalid:[/] {problem}")
+        if problems:
+            err_console.print(f"[yellow]hint:[/] {problems[0].hint or 'fix conf/segments.yaml'}")
+            raise typer.Exit(1)
+
+    _guard(_run)
+
+
+@app.command()
+def publish(
+    segment: Annotated[
+        list[str] | None, typer.Option("--segment", help="only this segment (repeatable)")
+    ] = None,
+    destination: Annotated[
+        list[str] | None, typer.Option("--destination", help="only this destination (repeatable)")
+    ] = None,
+    run_date: Annotated[
+        str | None, typer.Option("--run-date", help="YYYY-MM-DD (default: today)")
+    ] = None,
+) -> None:
+    """Export segments to their destinations (consent checked at export time)."""
+
+    def _run() -> None:
+        from cdp_spark.pipeline import RunContext
+        from cdp_spark.profiles.activation import publish_pairs, run_publish
+
+        cfg = _config()
+        publish_pairs(cfg, segments=segment, destinations=destination)  # names, before Spark
+        spark = _session(cfg)
+        with console.status("publishing...") as status:
+
+            def _progress(message: str) -> None:
+                status.update(message)
+                console.log(message)
+
+            ctx = RunContext.create(
+                cfg, run_date=_parse_date(run_date), spark=spark, progress=_progress
+            )
+            report = run_publish(ctx, segments=segment, destinations=destination)
         _print_report(report)
 
     _guard(_run)
