@@ -202,6 +202,10 @@ def run(
     run_date: Annotated[
         str | None, typer.Option("--run-date", help="YYYY-MM-DD (default: today)")
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="feature cutoff YYYY-MM-DD (the run date; for `features`)"),
+    ] = None,
 ) -> None:
     """Run pipeline stages on the lakehouse (default: all)."""
 
@@ -215,7 +219,9 @@ def run(
                     f"unknown stage {name!r}", hint=f"stages: {', '.join(stage_names())}, all"
                 )
         cfg = _config()
-        day = _parse_date(run_date)
+        if as_of and run_date and as_of != run_date:
+            raise CdpError("--as-of and --run-date differ", hint="--as-of D is --run-date D")
+        day = _parse_date(as_of or run_date)
         spark = _session(cfg)
 
         with console.status("working...") as status:
@@ -472,6 +478,39 @@ def publish(
             )
             report = run_publish(ctx, segments=segment, destinations=destination)
         _print_report(report)
+
+    _guard(_run)
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="churn, propensity or all")] = "all",
+    run_date: Annotated[
+        str | None, typer.Option("--run-date", help="YYYY-MM-DD (default: today)")
+    ] = None,
+) -> None:
+    """Train, log (MLflow) and register the churn / propensity model; promote if it wins."""
+
+    def _run() -> None:
+        from cdp_spark.ml.train import MODELS, run_train
+        from cdp_spark.pipeline import RunContext
+
+        if model not in (*MODELS, "all"):
+            raise CdpError(f"unknown model {model!r}", hint="churn, propensity or all")
+        cfg = _config()
+        spark = _session(cfg)
+        with console.status("training...") as status:
+
+            def _progress(message: str) -> None:
+                status.update(message)
+                console.log(message)
+
+            ctx = RunContext.create(
+                cfg, run_date=_parse_date(run_date), spark=spark, progress=_progress
+            )
+            report = run_train(ctx, None if model == "all" else [model], strict=True)
+        _print_report(report)
+        console.print(f"MLflow: mlflow ui --backend-store-uri {cfg.mlflow_tracking_uri}")
 
     _guard(_run)
 
