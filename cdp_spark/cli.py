@@ -403,6 +403,72 @@ def erase(
     _guard(_run)
 
 
+@app.command()
+def resolve(
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files of person records")],
+    id_col: Annotated[str, typer.Option("--id-col", help="column holding each record's id")],
+    out: Annotated[Path, typer.Option("--out", help="output file: .csv or .parquet")],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="canonical=column,... (repeatable); without it, columns named like the "
+            "canonical attributes are used",
+        ),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="where Splink scores pairs: auto, duckdb or spark")
+    ] = "auto",
+    threshold: Annotated[
+        float | None, typer.Option(help="match probability for a fuzzy link (identity.fuzzy)")
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="CSV encoding")] = "utf-8",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace OUT")] = False,
+) -> None:
+    """De-duplicate person files: one person_id per human, written to OUT."""
+
+    def _run() -> None:
+        from cdp_spark.identity.resolve import parse_mapping, resolve_files
+
+        if backend not in ("auto", "duckdb", "spark"):
+            raise CdpError(f"--backend {backend!r}", hint="auto, duckdb or spark")
+        parsed = parse_mapping(mapping or [])
+        cfg = _config()
+        if threshold is not None:
+            fuzzy = cfg.identity.fuzzy.model_copy(update={"threshold": threshold})
+            cfg = cfg.model_copy(
+                update={"identity": cfg.identity.model_copy(update={"fuzzy": fuzzy})}
+            )
+        spark = _session(cfg)
+        with console.status("resolving...") as status:
+
+            def _progress(message: str) -> None:
+                status.update(message)
+                console.log(message)
+
+            result = resolve_files(
+                spark,
+                [str(f) for f in files],
+                parsed,
+                id_col=id_col,
+                cfg=cfg,
+                out=out,
+                mode="overwrite" if overwrite else "error",
+                backend=backend,  # type: ignore[arg-type]
+                encoding=encoding,
+                progress=_progress,
+            )
+        figures = result.figures
+        console.print(
+            f"wrote {out}: {figures['records']} records, {figures['persons']} persons, "
+            f"{figures['duplicate_records']} duplicate records in "
+            f"{figures['clusters_with_duplicates']} clusters (largest {figures['largest_cluster']})"
+            f", links {figures['links_by_rule']}, {figures['seconds']} s"
+        )
+
+    _guard(_run)
+
+
 segments_app = typer.Typer(help="Segments declared in conf/segments.yaml.", no_args_is_help=True)
 app.add_typer(segments_app, name="segments")
 
