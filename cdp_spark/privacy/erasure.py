@@ -164,6 +164,10 @@ class Person:
                 out.add(re.sub(r"\D", "", phone))
         return {n for n in out if len(n) >= 6}
 
+    def email_keys(self) -> set[str]:
+        """:func:`email_key` of every e-mail of theirs (and of the request, if an e-mail)."""
+        return {email_key(e) for e in self.emails | self.raw_values if "@" in e}
+
     def hashes(self, key: bytes | None) -> set[str]:
         """SHA-256 (and HMAC, with the key) digests of every identifier: what hashed columns
         (ads audiences, pseudonymised tables) hold."""
@@ -316,6 +320,23 @@ def _lit_array(values: Iterable[str]) -> Column:
     return F.array(*[F.lit(v) for v in sorted(values)])
 
 
+def email_key_col(col: Column) -> Column:
+    """:func:`email_key` as a Spark expression: lower case, no ``+tag``, provider aliases,
+    gmail without dots. Cheaper than the full normaliser and looser (it matches more forms),
+    which is what a search for one person's rows needs.
+
+    Example:
+        >>> df.where(email_key_col(F.col("email")).isin(keys))           # doctest: +SKIP
+    """
+    s = F.lower(F.trim(col))
+    local = F.substring_index(F.substring_index(s, "@", 1), "+", 1)
+    domain = F.substring_index(s, "@", -1)
+    aliases = F.create_map(*[F.lit(x) for kv in N.EMAIL_DOMAIN_ALIASES.items() for x in kv])
+    domain = F.coalesce(F.try_element_at(aliases, domain), domain)
+    local = F.when(domain == "gmail.com", F.replace(local, F.lit("."), F.lit(""))).otherwise(local)
+    return F.concat(local, F.lit("@"), domain)
+
+
 def text_mentions(text: Column, person: Person) -> Column:
     """True where free text holds one of the person's e-mails (in any case, with dots or a
     +tag as silver would normalise them away) or phones (in any format), or an id.
@@ -328,10 +349,10 @@ def text_mentions(text: Column, person: Person) -> Column:
     literal = {v.lower() for v in person.values() | person.raw_values if len(v) >= 4}
     for value in sorted(literal):
         conds.append(F.instr(low, value) > 0)
-    if person.emails:
+    keys = person.email_keys()
+    if keys:
         candidates = F.regexp_extract_all(low, F.lit(_EMAIL_IN_TEXT), 0)
-        normalised = F.transform(candidates, lambda c: N.normalize_email(c))
-        conds.append(F.arrays_overlap(normalised, _lit_array(person.emails)))
+        conds.append(F.arrays_overlap(F.transform(candidates, email_key_col), _lit_array(keys)))
     numbers = person.national_numbers()
     if numbers:
         digits = F.transform(
@@ -400,15 +421,13 @@ def person_match(
             elif name in rules.hashed or "hash" in low or "sha256" in low:
                 add(F.lower(F.trim(col)).isin(sorted(hashes)), name)
             elif name in rules.email:
-                add(
-                    N.normalize_email(col).isin(sorted(person.emails))
-                    | F.lower(F.trim(col)).isin(sorted(v.lower() for v in person.raw_values)),
-                    name,
-                )
+                if person.email_keys():
+                    add(email_key_col(col).isin(sorted(person.email_keys())), name)
             elif name in rules.phone:
+                # Any format (8 (912) ..., +7 912 ..., 0079...): the digits end with the
+                # national number. No phone parser (a Python UDF) over whole tables.
                 if person.phones:
-                    norm = N.normalize_phone(col, default_region=rules.default_region)
-                    add(norm.isin(sorted(person.phones)) | text_mentions(col, person), name)
+                    add(text_mentions(col, person), name)
             elif low == "identifier":
                 # A value whose kind is in another column (consent): any kind, as text.
                 add(
@@ -630,6 +649,9 @@ def _replace_atomically(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # Hadoop's local file system keeps a checksum beside each file it wrote; a stale one
+    # would make Spark refuse to read the rewritten file.
+    (path.parent / f".{path.name}.crc").unlink(missing_ok=True)
 
 
 def erase_from_file(path: Path, matcher: TextMatcher, *, dry_run: bool) -> int:
@@ -728,16 +750,15 @@ def erase_from_delta_export(path: Path, matcher: TextMatcher, *, dry_run: bool) 
 
 # --- vacuum and log expiry -----------------------------------------------------------------------
 
-_LOG_FILE = re.compile(r"^(\d{20})\.(json|checkpoint\.parquet|crc)$|^(\d{20})\.checkpoint\.")
-
 
 def expire_log(table_uri: str, *, retention_hours: int) -> int:
-    """Checkpoint the table, then delete its Delta log files that are older than the
-    checkpoint and than ``retention_hours``; returns how many were deleted.
+    """Checkpoint the table, then delete the Delta log files that only versions older than
+    ``retention_hours`` need; returns how many were deleted.
 
     Why: each commit's ``add`` actions carry min/max statistics of the file's columns, so the
-    log of a version that held a person's row can hold their e-mail. After the checkpoint the
-    older versions can no longer be time travelled to (their data files are vacuumed anyway).
+    log of a version that held a person's row can hold their e-mail. The files before a
+    checkpoint ``C`` are deleted only when every version before ``C`` is older than the
+    retention, so time travel within the retention keeps working (from that checkpoint).
 
     Example:
         >>> expire_log("/data/lake/silver/crm_contacts", retention_hours=0)  # doctest: +SKIP
@@ -745,21 +766,33 @@ def expire_log(table_uri: str, *, retention_hours: int) -> int:
     """
     from deltalake import DeltaTable
 
-    native = _files.native_uri(table_uri)
-    dt = DeltaTable(native)
-    dt.create_checkpoint()
-    checkpoint = dt.version()
+    DeltaTable(_files.native_uri(table_uri)).create_checkpoint()
     storage = _files.Storage.for_root(table_uri)
-    cutoff_ms = (time.time() - retention_hours * 3600) * 1000
-    doomed = []
-    for info in storage.list_files(f"{table_uri}/_delta_log"):
-        name = info.base_name
-        m = re.match(r"^(\d{20})\.", name)
-        if not m or int(m.group(1)) >= checkpoint:
+    files = storage.list_files(f"{table_uri}/_delta_log")
+    cutoff_ns = (time.time() - retention_hours * 3600) * 1e9
+    versions: dict[int, list[Any]] = {}
+    commit_ns: dict[int, float] = {}
+    checkpoints: set[int] = set()
+    for info in files:
+        m = re.match(r"^(\d{20})\.(.+)$", info.base_name)
+        if not m:
             continue
-        mtime = info.mtime.timestamp() * 1000 if info.mtime else 0
-        if mtime <= cutoff_ms:
-            doomed.append(info.path)
+        version = int(m.group(1))
+        versions.setdefault(version, []).append(info)
+        if m.group(2) == "json":
+            commit_ns[version] = float(info.mtime_ns or 0)
+        elif m.group(2).startswith("checkpoint"):
+            checkpoints.add(version)
+    # The newest checkpoint all of whose earlier versions are past the retention.
+    keep_from = next(
+        (
+            c
+            for c in sorted(checkpoints, reverse=True)
+            if all(ns <= cutoff_ns for v, ns in commit_ns.items() if v < c)
+        ),
+        0,
+    )
+    doomed = [i.path for v, infos in versions.items() if v < keep_from for i in infos]
     storage.delete_files(doomed)
     return len(doomed)
 
