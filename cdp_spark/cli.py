@@ -613,6 +613,136 @@ def profile(
     _guard(_run)
 
 
+@app.command()
+def explain(
+    person_id: Annotated[str, typer.Argument(help="a person_id (a retired one is followed)")],
+    limit: Annotated[int, typer.Option(help="edges to print at most")] = 60,
+) -> None:
+    """Show a person's records and the edges (rule, score) that joined them."""
+
+    def _run() -> None:
+        from cdp_spark.identity.explain import explain_person
+
+        person = explain_person(_lake(_config()), person_id)
+        if person.merged_ids:
+            console.print(f"{person.asked_for} was merged into {person.person_id}")
+        console.print(
+            f"[bold]{person.person_id}[/]: {len(person.records)} records, "
+            f"{len(person.identifiers)} identifiers"
+        )
+        by_source: dict[str, int] = {}
+        for source, _rid in person.records:
+            by_source[source] = by_source.get(source, 0) + 1
+        console.print("records: " + ", ".join(f"{s} {n}" for s, n in sorted(by_source.items())))
+        console.print("identifiers: " + ", ".join(person.identifiers))
+        out = Table("record", "identifier / record", "rule", "score")
+        for e in person.tree[:limit]:
+            out.add_row(e.src, e.dst, e.rule, f"{e.score:.3f}")
+        console.print(out)
+        if len(person.tree) > limit:
+            console.print(f"... {len(person.tree) - limit} more edges (--limit)")
+
+    _guard(_run)
+
+
+@app.command()
+def why(
+    a: Annotated[str, typer.Argument(help="orders:O123 (source:record_id) or email:x@y.z")],
+    b: Annotated[str, typer.Argument(help="another record or identifier")],
+) -> None:
+    """Are A and B the same person? The path of edges that joins them, or what cut it."""
+
+    def _run() -> None:
+        from cdp_spark.identity.explain import why as explain_why
+
+        cfg = _config()
+        answer = explain_why(_lake(cfg), cfg, a, b)
+        verdict = "[green]same person[/]" if answer.same_person else "[red]not the same person[/]"
+        console.print(f"{a} / {b}: {verdict}")
+        console.print(answer.reason)
+        if answer.path:
+            out = Table("from", "to", "rule", "score", "record")
+            for e in answer.path:
+                out.add_row(e.src, e.dst, e.rule, f"{e.score:.3f}", f"{e.source}:{e.record_id}")
+            console.print(out)
+
+    _guard(_run)
+
+
+@app.command("identity-eval")
+def identity_eval(
+    truth: Annotated[Path, typer.Option("--truth", help="ground truth: _truth/records.csv")],
+    run_date: Annotated[
+        str | None, typer.Option("--run-date", help="YYYY-MM-DD the metrics are filed under")
+    ] = None,
+) -> None:
+    """Pairwise precision, recall, F1 and over/under-merges of the clusters against a truth."""
+
+    def _run() -> None:
+        from cdp_spark.identity.metrics import evaluate, write_metrics
+        from cdp_spark.identity.stage import run_id_of
+
+        if not truth.is_file():
+            raise CdpError(f"no truth file {truth}", hint="cdp generate writes _truth/records.csv")
+        cfg = _config()
+        lake = _lake(cfg)
+        day = _parse_date(run_date)
+        with console.status("evaluating..."):
+            scores = evaluate(lake.spark, lake, str(truth))
+            write_metrics(
+                lake.spark, lake, scores, run_date=day, run_id=run_id_of(day), mode="eval"
+            )
+        table: dict[str, dict[str, float]] = {}
+        for metric, dimension, value in scores:
+            table.setdefault(dimension, {})[metric] = value
+        rates = ["precision", "recall", "f1"]
+        counts = ["over_merged_clusters", "under_merged_persons"]
+        out = Table("items", *rates, *counts, "true persons", "clusters")
+        for dimension, m in sorted(table.items()):
+            out.add_row(
+                f"{dimension} ({int(m['items'])})",
+                *(f"{m[k]:.4f}" for k in rates),
+                *(f"{m[k]:.0f}" for k in counts),
+                f"{int(m['true_persons'])}",
+                f"{int(m['predicted_clusters'])}",
+            )
+        console.print(out)
+
+    _guard(_run)
+
+
+@app.command()
+def profile(
+    email: Annotated[str | None, typer.Option("--email", help="e-mail address")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="phone, any usual format")] = None,
+    person_id: Annotated[str | None, typer.Option("--person-id", help="the person_id")] = None,
+    recent: Annotated[int | None, typer.Option(min=1, help="recent items per channel")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the look-up as JSON")] = False,
+) -> None:
+    """Look one person up for the call centre: profile, recent activity, segments, scores.
+
+    Reads the gold tables with delta-rs only: no Spark start-up.
+    """
+
+    def _run() -> None:
+        import json
+
+        from cdp_spark.profiles.lookup import lookup_profile, render_lookup
+
+        cfg = _config()
+        view = lookup_profile(cfg, email=email, phone=phone, person_id=person_id, recent=recent)
+        if view is None:
+            given = email or phone or person_id
+            err_console.print(f"no profile found for {given!r}")
+            raise typer.Exit(3)
+        if as_json:
+            console.print_json(json.dumps(view, ensure_ascii=False, default=str))
+        else:
+            console.print(render_lookup(view, cfg))
+
+    _guard(_run)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     app()

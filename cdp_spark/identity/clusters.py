@@ -77,7 +77,8 @@ def cluster_records(
     """
     from cdp_spark.graph import connected_components
 
-    reps = record_representatives(records, links)
+    # Materialised: the stars, the pairs, the loops and the answer all read it.
+    reps = record_representatives(records, links).localCheckpoint()
     edges = graph_edges(reps, links, pairs)
     components = connected_components(edges, engine=engine, progress=progress)  # type: ignore[arg-type]
     return reps.join(

@@ -21,6 +21,8 @@ from cdp_spark._settings import Settings
 from cdp_spark.identity.fuzzy_config import FuzzyConfig
 
 IdType = Literal["email", "phone", "customer_id", "loyalty_card", "cookie_id", "device_id"]
+# Node type of same_person groups (records of one receipt): linked, never an identifier.
+GROUP_TYPE = "group"
 ID_TYPES: tuple[str, ...] = (
     "customer_id",
     "email",
@@ -36,20 +38,23 @@ class MatchRule(Settings):
 
     ``identifiers`` maps silver columns to identifier types. ``typed_identifier`` is for sources
     whose rows say which kind of value they hold (consent: ``[identifier_norm,
-    identifier_type]``). ``where`` (Spark SQL over the silver columns) limits the rule to some
-    records, e.g. login events.
+    identifier_type]``). ``same_person`` names columns whose common values make records one
+    person (the lines of one till receipt: ``[transaction_id]``); they are linked through a
+    ``group:`` node, which is not an identifier of the person. ``where`` (Spark SQL over the
+    silver columns) limits the rule to some records, e.g. login events.
     """
 
     source: str
     identifiers: dict[str, IdType] = Field(default_factory=dict)
     typed_identifier: tuple[str, str] | None = None
+    same_person: list[str] = Field(default_factory=list)
     where: str | None = None
     score: float = Field(default=1.0, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _has_identifiers(self) -> MatchRule:
-        if not self.identifiers and self.typed_identifier is None:
-            raise ValueError("a match rule needs identifiers or typed_identifier")
+        if not self.identifiers and self.typed_identifier is None and not self.same_person:
+            raise ValueError("a match rule needs identifiers, typed_identifier or same_person")
         return self
 
 

@@ -33,7 +33,7 @@ from pyspark.sql.types import (
 
 from cdp_spark import normalize as N
 from cdp_spark.config import CdpConfig, SourceConfig
-from cdp_spark.identity.config import IdentityConfig
+from cdp_spark.identity.config import GROUP_TYPE, IdentityConfig
 
 EDGES_TABLE = "silver.identity_edges"
 
@@ -162,6 +162,17 @@ def _rule_links(records: DataFrame, name: str, rule: object) -> DataFrame:
         F.struct(F.lit(t).alias("id_type"), F.col(c).cast("string").alias("id_value"))
         for c, t in rule.identifiers.items()
     ]
+    if rule.same_person:
+        value = F.concat_ws("|", *[F.col(c).cast("string") for c in rule.same_person])
+        present = F.lit(True)
+        for c in rule.same_person:
+            present = present & F.col(c).isNotNull()
+        pairs.append(
+            F.struct(
+                F.lit(GROUP_TYPE).alias("id_type"),
+                F.when(present, F.concat(F.lit(f"{rule.source}:"), value)).alias("id_value"),
+            )
+        )
     if rule.typed_identifier is not None:
         value_col, type_col = rule.typed_identifier
         pairs.append(
@@ -206,7 +217,7 @@ def build_links(records: DataFrame, source_name: str, identity: IdentityConfig) 
         links = _rule_links(records, name, rule)
         out = links if out is None else out.unionByName(links)
     assert out is not None
-    known = list(identity.identifiers)
+    known = [*identity.identifiers, GROUP_TYPE]
     return (
         out.where(F.col("id_type").isin(known))
         .groupBy("source", "record_id", "rec", "node", "id_type")

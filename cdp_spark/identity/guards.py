@@ -79,7 +79,8 @@ def shared_identifiers(
         [(t, int(p.max_links)) for t, p in identity.identifiers.items() if p.max_links],
         "id_type string, max_links long",
     )
-    slim = links.select("rec", "node", "id_type").distinct()
+    # Materialised: every step below reads it.
+    slim = links.select("rec", "node", "id_type").distinct().localCheckpoint()
     anchor_links = slim.where(F.col("id_type").isin(anchor_types))
 
     # 1. Anchor values: distinct values of the other anchor types in the same records.
@@ -100,7 +101,7 @@ def shared_identifiers(
     trusted = anchor_links.join(shared_anchor.select("node"), "node", "left_anti")
     recs = trusted.select("rec").distinct()
     groups = cluster_records(recs, trusted, pairs, engine=engine)
-    rec_group = groups.select("rec", F.col("component").alias("label"))
+    rec_group = groups.select("rec", F.col("component").alias("label")).localCheckpoint()
 
     # 3. Non-anchor values: distinct anchor groups reached directly or through one other
     #    non-anchor value of the same record.

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,9 @@ def log_to_mlflow(
     mlflow.set_experiment(cfg.mlflow.experiment)
     with mlflow.start_run(run_name=f"identity-{run_date.isoformat()}") as run:
         mlflow.set_tag("stage", "identity")
-        mlflow.log_metrics({k.replace(":", "_"): float(v) for k, v in metrics.items()})
+        # MLflow names allow letters, digits, _ - . space : / only ("cluster_size:101+").
+        clean = {re.sub(r"[^A-Za-z0-9_\-. :/]", "_", k): float(v) for k, v in metrics.items()}
+        mlflow.log_metrics(clean)
         mlflow.log_artifact(str(artifact))
         return str(run.info.run_id)
 
@@ -197,6 +200,7 @@ def record_metrics(
     shared: DataFrame,
     events: list[Any],
     now: datetime,
+    scope: int | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Compute, store and log the run's metrics; ``(figures, rows)`` for the stage report.
 
@@ -205,7 +209,11 @@ def record_metrics(
     """
     lake, spark = ctx.lake, ctx.spark
     clusters = lake.read(CLUSTERS_TABLE)
-    rows = summary_metrics(clusters, lake.read(EDGES_TABLE))
+    # The whole-table figures scan every record: full runs only, so that an incremental run
+    # stays proportional to what changed.
+    rows = summary_metrics(clusters, lake.read(EDGES_TABLE)) if mode == "full" else []
+    if scope is not None:
+        rows.append(("scope_records", "all", float(scope)))
     junk = changes.junk.groupBy("id_type").count().collect()
     rows += [("junk_links", r["id_type"], float(r["count"])) for r in junk]
     shared_counts = shared.groupBy("id_type").count().collect()
@@ -227,6 +235,10 @@ def record_metrics(
         "merges": len([e for e in events if e.event == "merge"]),
         "splits": len([e for e in events if e.event == "split"]),
     }
+    if scope is not None:
+        figures["scope_records"] = scope
+    if mode != "full":
+        return figures, []
     try:
         png = plot_cluster_sizes(
             cluster_size_counts(clusters),

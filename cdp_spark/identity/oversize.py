@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp_spark.identity.clusters import cluster_records
-from cdp_spark.identity.config import IdentityConfig
+from cdp_spark.identity.config import GROUP_TYPE, IdentityConfig
 
 ProgressFn = Callable[[str], None]
 
@@ -38,7 +38,8 @@ def oversized_components(
     """
     limits = identity.oversize
     stats = (
-        links.join(clusters, "rec")
+        links.where(F.col("id_type") != GROUP_TYPE)
+        .join(clusters, "rec")
         .groupBy("component")
         .agg(
             F.countDistinct("node").alias("identifiers"),
@@ -79,7 +80,9 @@ def split_oversized(
     n_big = big.count()
     if progress:
         progress(f"identity: {n_big} oversized cluster(s), splitting")
-    strengths = {t: p.strength for t, p in identity.identifiers.items()}
+    strengths = {str(t): p.strength for t, p in identity.identifiers.items()}
+    # Lines of one receipt are one shopper: the strongest link there is.
+    strengths[GROUP_TYPE] = max([*strengths.values(), identity.fuzzy_strength]) + 1
     strength_df = spark.createDataFrame(list(strengths.items()), "id_type string, strength int")
     sub_recs = (
         clusters.join(big.select("component"), "component", "left_semi")
@@ -92,7 +95,7 @@ def split_oversized(
         .fillna({"strength": 0})
     )
     sub_pairs = pairs.join(sub_recs.select(F.col("rec").alias("rec_l")), "rec_l", "left_semi")
-    levels = sorted({*strengths.values(), identity.fuzzy_strength})
+    levels = sorted({*strengths.values(), identity.fuzzy_strength} - {strengths[GROUP_TYPE]})
     current = sub_links
     cut_at = None
     parts = None

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp_spark.errors import CdpError
 from cdp_spark.identity.clusters import cluster_records
+from cdp_spark.identity.config import GROUP_TYPE
 from cdp_spark.identity.graph import (
     EDGES_SCHEMA,
     EDGES_TABLE,
@@ -169,17 +169,19 @@ def read_changes(ctx: RunContext, watermarks: dict[str, int]) -> Changes:
             ctx.progress(f"identity: {table} does not exist yet, skipped")
             continue
         silver = lake.read(table)
-        hi_row = silver.agg(F.max("_batch_id").alias("hi")).first()
-        hi = hi_row["hi"] if hi_row else None
-        if hi is None:
-            continue
         lo = watermarks.get(name, 0)
-        marks[name] = max(int(hi), lo)
-        if int(hi) <= lo:
+        # One pass for the new watermark and the number of new records.
+        seen = silver.agg(
+            F.max("_batch_id").alias("hi"),
+            F.sum(F.when(F.col("_batch_id") > lo, 1).otherwise(0)).alias("n"),
+        ).first()
+        if seen is None or seen["hi"] is None:
             continue
+        marks[name] = max(int(seen["hi"]), lo)
+        if not seen["n"]:
+            continue
+        counts[name] = int(seen["n"])
         recs = records_of_source(silver.where(F.col("_batch_id") > lo), name, cfg.sources[name])
-        recs = recs.persist(StorageLevel.MEMORY_AND_DISK)
-        counts[name] = recs.count()
         src_links = build_links(recs, name, cfg.identity)
         slim = recs.select("source", "record_id", "rec", "event_time")
         records = slim if records is None else records.unionByName(slim)
@@ -192,7 +194,8 @@ def read_changes(ctx: RunContext, watermarks: dict[str, int]) -> Changes:
         )
         links = spark.createDataFrame([], LINKS_SCHEMA)
     clean, junk = drop_junk(links, cfg)
-    clean = clean.persist(StorageLevel.MEMORY_AND_DISK)
+    # Materialised once: the guards, the clustering and the edge writes all read it.
+    clean = clean.localCheckpoint()
     return Changes(records, clean, junk, pairs, marks, counts)
 
 
@@ -260,11 +263,14 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         scope_records, links, pairs, known_shared = _incremental_scope(
             ctx, changes, old_clusters, edges_table
         )
-        previous = old_clusters.join(scope_records, KEYS, "left_semi").select(
-            "source", "record_id", "person_id"
+        previous = (
+            old_clusters.join(scope_records, KEYS, "left_semi")
+            .select("source", "record_id", "person_id")
+            .localCheckpoint()
         )
-    scope_records = scope_records.persist(StorageLevel.MEMORY_AND_DISK)
-    links = links.persist(StorageLevel.MEMORY_AND_DISK)
+    # Materialised (and their plans cut short): every step below reads them.
+    scope_records = scope_records.localCheckpoint()
+    links = links.localCheckpoint()
     engine = cfg.engines.connected_components
 
     ctx.progress("identity: guards (shared identifiers)")
@@ -279,7 +285,7 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         )
         shared = shared.unionByName(prior.join(shared.select("node"), "node", "left_anti"))
     shared = shared.localCheckpoint()
-    linking = drop_shared(links, shared)
+    linking = drop_shared(links, shared).localCheckpoint()
 
     ctx.progress("identity: clustering")
     clusters = cluster_records(scope_records, linking, pairs, engine=engine, progress=ctx.progress)
@@ -305,7 +311,8 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         F.concat(F.lit("rec:"), "source", F.lit(":"), "record_id").alias("rec"), "person_id"
     )
     identifiers = (
-        linking.join(rec_person, "rec")
+        linking.where(F.col("id_type") != GROUP_TYPE)
+        .join(rec_person, "rec")
         .select("id_type", node_value("node").alias("id_value"), "person_id")
         .distinct()
         .withColumn("run_date", F.lit(ctx.run_date))
@@ -327,7 +334,7 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         lake.overwrite(REVIEW_TABLE, review.select(*REVIEW_SCHEMA.fieldNames()))
     else:
         _write_incremental(
-            ctx, changes, new_edges, gold, identifiers, review, edges_table, scope_records
+            ctx, changes, new_edges, gold, identifiers, review, edges_table, previous
         )
     log_rows = [
         (s, int(b), int(changes.counts.get(s, 0)), mode, ctx.run_date, now)
@@ -337,11 +344,17 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
 
     from cdp_spark.identity.metrics import record_metrics
 
+    scope = scope_records.count() if mode == "incremental" else None
     figures, rows = record_metrics(
-        ctx, mode=mode, run_id=run_id, changes=changes, shared=shared, events=events, now=now
+        ctx,
+        mode=mode,
+        run_id=run_id,
+        changes=changes,
+        shared=shared,
+        events=events,
+        now=now,
+        scope=scope,
     )
-    for df in (changes.links, scope_records, links):
-        df.unpersist()
     return StageReport(stage="identity", figures=figures, rows=rows)
 
 
@@ -518,7 +531,7 @@ def _write_incremental(
     identifiers: DataFrame,
     review: DataFrame,
     edges_table: DataFrame,
-    scope_records: DataFrame,
+    previous: DataFrame,
 ) -> None:
     lake = ctx.lake
     changed = changes.records.select("source", "record_id")
@@ -531,11 +544,10 @@ def _write_incremental(
     upserts = new_edges.withColumn("__delete", F.lit(False)).unionByName(stale)
     lake.merge(EDGES_TABLE, upserts, keys=["src", "dst"], delete_when="__delete")
     lake.merge(CLUSTERS_TABLE, gold.select(*CLUSTERS_SCHEMA.fieldNames()), keys=KEYS)
-    # Identifiers of the scope's persons: upsert the current ones, delete the ones gone.
-    persons_before = lake.read(CLUSTERS_TABLE).join(scope_records, KEYS, "left_semi")
-    del persons_before
+    # Identifiers of the scope's persons (their ids before and after this run): upsert the
+    # current ones, delete the ones no record holds any more (or that became shared).
     old_idents = lake.read(IDENTIFIERS_TABLE)
-    scope_persons = gold.select("person_id").distinct()
+    scope_persons = gold.select("person_id").unionByName(previous.select("person_id")).distinct()
     gone = (
         old_idents.join(scope_persons, "person_id", "left_semi")
         .join(identifiers.select("id_type", "id_value"), ["id_type", "id_value"], "left_anti")
