@@ -108,7 +108,7 @@ with DAG(
             except MlflowException as exc:
                 raise RuntimeError(f"{name} has no {alias!r} version after training") from exc
             metrics = client.get_run(version.run_id).data.metrics if version.run_id else {}
-            report[model] = {"model": name, "version": version.version, "metrics": metrics}
+            report[model] = {"model": name, "version": str(version.version), "metrics": metrics}
             print(f"{model}: {name} version {version.version} is {alias}; metrics {metrics}")
         return report
 

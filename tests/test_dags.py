@@ -183,6 +183,36 @@ def test_weekly_dag_trains_both_models_after_features_then_reports(dagbag: Any) 
     assert render(dag, "features", "application") == f"{REPO}/jobs/features.py"
 
 
+def test_champion_report_names_each_models_champion_version(
+    dagbag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("CDP__MLFLOW__TRACKING_URI", uri)
+    report = dagbag.dags["cdp_train_weekly"].get_task("champion_report").python_callable
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("cdp-test")
+    for name, auc in (("cdp_churn", 0.81), ("cdp_purchase_propensity", 0.74)):
+        run = client.create_run(experiment)
+        client.log_metric(run.info.run_id, "roc_auc", auc)
+        client.create_registered_model(name)
+        for _ in range(2):
+            client.create_model_version(name, source=str(tmp_path), run_id=run.info.run_id)
+        client.set_registered_model_alias(name, "champion", "2")
+        if name == "cdp_churn":
+            with pytest.raises(RuntimeError, match="cdp_purchase_propensity has no 'champion'"):
+                report(params={"conf_profile": "local"})
+    assert report(params={"conf_profile": "local"}) == {
+        "churn": {"model": "cdp_churn", "version": "2", "metrics": {"roc_auc": 0.81}},
+        "propensity": {
+            "model": "cdp_purchase_propensity",
+            "version": "2",
+            "metrics": {"roc_auc": 0.74},
+        },
+    }
+
+
 @pytest.mark.parametrize(
     ("params", "args"),
     [
