@@ -315,3 +315,16 @@ def test_a_weekly_segment_is_compared_with_its_previous_run(
             "run_date date, segment string, person_id string, change string",
         ),
     )  # fmt: skip
+
+
+def test_shipped_segments_are_valid_against_the_declared_profile_columns(
+    spark: SparkSession, test_config: CdpConfig, tmp_path: Path
+) -> None:
+    # conf/segments.yaml as shipped (at_risk_high_value is declared in YAML alone) must pass
+    # `cdp segments validate` on a fresh checkout, before any profile build.
+    lake = open_lakehouse(spark, str(tmp_path / "empty"), engine="delta-rs")
+    schema = segment_schema(lake, test_config)
+    good, problems = check_segments(spark, test_config, schema)
+    assert problems == []
+    assert good["at_risk_high_value"].columns == ("clv", "consent_email", "lifecycle_stage")
+    assert set(good) == set(test_config.segments)
