@@ -32,8 +32,8 @@ from collections.abc import Callable
 from typing import ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -84,43 +84,55 @@ class LocalEngine(ComponentsEngine):
 
     def components(self, edges: DataFrame) -> DataFrame:
         table = edges.select("src", "dst").toArrow()
-        nodes, component = components_of_arrays(
-            table.column("src").to_numpy(zero_copy_only=False),
-            table.column("dst").to_numpy(zero_copy_only=False),
-        )
-        result = pa.table(
-            {"node": pa.array(nodes, pa.string()), "component": pa.array(component, pa.string())}
-        )
+        nodes, component = components_of_arrays(table.column("src"), table.column("dst"))
+        result = pa.table({"node": nodes, "component": component})
         return edges.sparkSession.createDataFrame(result, schema=COMPONENTS_SCHEMA)
 
 
-def components_of_arrays(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Connected components of the edges ``src[i] - dst[i]`` (object arrays of str).
+def components_of_arrays(
+    src: pa.Array | pa.ChunkedArray, dst: pa.Array | pa.ChunkedArray
+) -> tuple[pa.Array, pa.Array]:
+    """Connected components of the edges ``src[i] - dst[i]`` (Arrow string arrays).
 
-    Returns ``(nodes, component)``: every distinct node once, sorted, and the smallest node of
-    its component. The single-machine core of :class:`LocalEngine` (and the benchmark's
-    reference shape).
+    Returns ``(nodes, component)``: every distinct node once, in string order, and the
+    smallest node of its component. The single-machine core of :class:`LocalEngine` (and the
+    benchmark's reference). Arrow's C++ hashing and sorting do the string work: pandas'
+    factorize over Python strings was 5x slower (docs/decisions.md).
 
     Example:
-        >>> components_of_arrays(np.array(["b", "c"], object), np.array(["a", "c"], object))
-        (array(['a', 'b', 'c'], dtype=object), array(['a', 'a', 'c'], dtype=object))
+        >>> nodes, component = components_of_arrays(pa.array(["b", "c"]), pa.array(["a", "c"]))
+        >>> nodes.to_pylist(), component.to_pylist()
+        (['a', 'b', 'c'], ['a', 'a', 'c'])
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components as scipy_components
 
-    # sort=True makes a code the rank of its node in string order, so "the smallest node" of a
-    # component is the smallest code, found with integer arithmetic only.
-    codes, nodes = pd.factorize(np.concatenate([src, dst]), sort=True)
-    n_edges, n_nodes = len(src), len(nodes)
+    ends = pa.chunked_array([*_chunks(src), *_chunks(dst)]).combine_chunks()
+    encoded = pc.dictionary_encode(ends)
+    distinct = encoded.dictionary
+    n_edges, n_nodes = len(src), len(distinct)
     if n_nodes == 0:
-        return np.array([], dtype=object), np.array([], dtype=object)
-    rows, cols = codes[:n_edges], codes[n_edges:]
-    graph = coo_matrix((np.ones(n_edges, dtype=np.int8), (rows, cols)), shape=(n_nodes, n_nodes))
+        empty = pa.array([], distinct.type)
+        return empty, empty
+    # Renumber nodes by their rank in string order, so "the smallest node" of a component is
+    # its smallest number, found with integer arithmetic only.
+    order = pc.sort_indices(distinct).to_numpy()
+    rank = np.empty(n_nodes, dtype=np.int64)
+    rank[order] = np.arange(n_nodes)
+    codes = rank[encoded.indices.to_numpy()]
+    nodes = distinct.take(pa.array(order))
+    graph = coo_matrix(
+        (np.ones(n_edges, dtype=np.int8), (codes[:n_edges], codes[n_edges:])),
+        shape=(n_nodes, n_nodes),
+    )
     _, labels = scipy_components(graph, directed=False)
-    # Codes ascend with node order, so the first code seen per label is its minimum.
-    first = np.full(labels.max() + 1, n_nodes, dtype=np.int64)
-    np.minimum.at(first, labels, np.arange(n_nodes))
-    return np.asarray(nodes, dtype=object), np.asarray(nodes, dtype=object)[first[labels]]
+    smallest = np.full(labels.max() + 1, n_nodes, dtype=np.int64)
+    np.minimum.at(smallest, labels, np.arange(n_nodes))
+    return nodes, nodes.take(pa.array(smallest[labels]))
+
+
+def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
 
 
 class GraphFramesEngine(ComponentsEngine):
