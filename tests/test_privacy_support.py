@@ -4,8 +4,11 @@ lakehouse under ``tmp_path``, landing-file writers and an independent PII search
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
@@ -82,15 +85,27 @@ CONSENT = {
 SOURCES = {"p_crm": CRM, "p_orders": ORDERS, "p_tickets": TICKETS, "consent_p": CONSENT}
 
 
+@functools.cache
+def private_conf() -> Path:
+    """The repo's local profile and privacy.yaml only: these tests do not depend on the
+    identity, profile or model sections (which other changes may be editing)."""
+    conf = Path(tempfile.mkdtemp(prefix="cdp-privacy-conf-"))
+    (conf / "profiles").mkdir()
+    shutil.copy(REPO_CONF / "profiles" / "local.yaml", conf / "profiles" / "local.yaml")
+    shutil.copy(REPO_CONF / "privacy.yaml", conf / "privacy.yaml")
+    return conf
+
+
 def make_cfg(tmp_path: Path, **overrides: Any) -> CdpConfig:
     return load_config(
         "local",
-        conf_dir=REPO_CONF,
+        conf_dir=private_conf(),
         environ={},
         overrides={
             "storage.root": str(tmp_path / "lake"),
             "paths.landing": str(tmp_path / "landing"),
             "paths.exports": str(tmp_path / "exports"),
+            "project_root": str(tmp_path),
             "storage.engine": "delta-rs",
             "sources": SOURCES,
             "privacy.erasure_retention_hours": 0,
