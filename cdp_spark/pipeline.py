@@ -76,7 +76,7 @@ STAGES: dict[str, str] = {
     "standardize": "cdp_spark.standardize:run_standardize",
     # Each stage below is switched on (uncommented) by the change that makes it work.
     "identity": "cdp_spark.identity.stage:run_identity",
-    # "profiles": "cdp_spark.profiles.stage:run_profiles",
+    "profiles": "cdp_spark.profiles.stage:run_profiles",
     # "features": "cdp_spark.ml.features:run_features",
     # "train": "cdp_spark.ml.train:run_train",
     # "score": "cdp_spark.ml.score:run_score",
