@@ -82,6 +82,7 @@ def main() -> None:
     started = time.perf_counter()
     as_of, versions = prepare_training_features(ctx.lake, cfg, args.run_date)
     features_s = time.perf_counter() - started
+    print(json.dumps({"features_build_s": features_s, "as_of": as_of}, default=str), flush=True)
     df = ctx.lake.read(FEATURES_TABLE, version=versions[FEATURES_TABLE]).where(
         F.col("as_of") == F.lit(as_of)
     )
@@ -112,6 +113,7 @@ def main() -> None:
         train_model(cfg, model, ts, as_of=as_of, versions=versions)
         row["train_run_s"] = time.perf_counter() - t0  # fit + baselines + plots + MLflow
         results[model] = row
+        print(json.dumps({model: row}, default=str), flush=True)  # partial results survive
 
     t0 = time.perf_counter()
     report = run_score(ctx)
