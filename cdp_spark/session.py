@@ -178,5 +178,6 @@ def detect_engines(spark: SparkSession, cfg: CdpConfig) -> EngineReport:
         storage = "delta-spark" if delta_spark_available(spark) else "delta-rs"
     cc = cfg.engines.connected_components
     if cc == "auto":
-        cc = "graphframes" if graphframes else "dataframe"
+        # Without the jar, cdp_spark.graph picks per graph: local up to its edge limit.
+        cc = "graphframes" if graphframes else "local or dataframe, by graph size"
     return EngineReport(delta, graphframes, storage, cc)

@@ -73,7 +73,10 @@ def test_missing_jars_folder_is_a_config_error(tmp_path: Path) -> None:
 def test_detects_no_delta_or_graphframes_jvm_here(spark: SparkSession) -> None:
     report = detect_engines(spark, _cfg())
     assert (report.delta_jvm, report.graphframes_jvm) == (False, False)
-    assert (report.storage, report.connected_components) == ("delta-rs", "dataframe")
+    assert (report.storage, report.connected_components) == (
+        "delta-rs",
+        "local or dataframe, by graph size",
+    )
 
 
 def test_auto_picks_jvm_engines_when_their_classes_load(
