@@ -28,8 +28,15 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _config(test_config: CdpConfig, root: Path) -> CdpConfig:
+    # Fuzzy matching is the fuzzy module's to test; here the deterministic part alone.
+    fuzzy = test_config.identity.fuzzy.model_copy(update={"enabled": False})
     identity = test_config.identity.model_copy(
-        update={"sources": SOURCES, "plots_dir": str(root / "plots")}
+        update={
+            "sources": SOURCES,
+            "plots_dir": str(root / "plots"),
+            "log_to_mlflow": False,
+            "fuzzy": fuzzy,
+        }
     )
     return test_config.model_copy(
         update={"storage": StorageConfig(root=str(root)), "identity": identity}

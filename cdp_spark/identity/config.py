@@ -122,6 +122,8 @@ class IdentityConfig(Settings):
     mode: Literal["auto", "full", "incremental"] = "auto"
     # Where `cdp run identity` writes its cluster-size plot (relative to the project root).
     plots_dir: str = "data/reports/identity"
+    # Log a full run's figures and plot to MLflow (mlflow.tracking_uri, run identity-<date>).
+    log_to_mlflow: bool = True
     fuzzy: FuzzyConfig = FuzzyConfig()
 
     def policy(self, id_type: str) -> IdentifierPolicy:

@@ -247,9 +247,10 @@ def record_metrics(
             title=f"identity {ctx.run_date.isoformat()}: records per person",
         )
         figures["plot"] = str(png)
-        figures["mlflow_run"] = log_to_mlflow(
-            ctx.cfg, ctx.run_date, {k: v for k, v in flat.items() if ":" in k}, png
-        )
+        if ctx.cfg.identity.log_to_mlflow:
+            figures["mlflow_run"] = log_to_mlflow(
+                ctx.cfg, ctx.run_date, {k: v for k, v in flat.items() if ":" in k}, png
+            )
     except Exception as exc:  # a tracking server down must not fail identity resolution
         ctx.progress(f"identity: plot/MLflow logging skipped ({type(exc).__name__}: {exc})")
     table_rows = [
