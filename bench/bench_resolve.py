@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["auto", "duckdb", "spark"], default="auto")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument(
+        "--only", choices=["names", "all"], default=None, help="run one of the two variants"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -123,7 +126,13 @@ def main() -> None:
 
     print(f"Splink {splink.__version__}, DuckDB {duckdb.__version__}, Spark {spark.version}")
     print(f"person file: {path} ({len(truth)} accounts in the truth)")
-    for name, mapping in (("names, DOB, address", MAPPING_NAMES), ("+ email, phone", MAPPING_ALL)):
+    variants = {
+        "names": ("names, DOB, address", MAPPING_NAMES),
+        "all": ("+ email, phone", MAPPING_ALL),
+    }
+    for key, (name, mapping) in variants.items():
+        if args.only not in (None, key):
+            continue
         out = args.out / f"resolved_{'all' if 'email' in mapping else 'noid'}.csv"
         started = time.perf_counter()
         result = resolve_files(

@@ -140,56 +140,78 @@ def match_columns(
     def text(name: str) -> Column:
         return F.col(name).cast("string")
 
-    out: dict[str, Column] = {"record_id": text("record_id")}
-    if "first_name" in present:
-        out["first_name"] = name_match_key(text("first_name"))
-    if "last_name" in present:
-        out["last_name"] = name_match_key(text("last_name"))
-    parts = [text(c) for c in ("first_name", "last_name") if c in present]
-    if parts or "full_name" in present:
-        # First and last name when the record has either, else the full name.
-        joined = F.nullif(F.concat_ws(" ", *parts), F.lit("")) if parts else F.lit(None)
-        whole = F.coalesce(joined, text("full_name")) if "full_name" in present else joined
-        out["name"] = name_match_key(whole)
+    # Three selects, each using the previous one's results by name: an expression used twice
+    # (the country for postcodes and phones, a key and its junk test) is then computed once;
+    # inlined, Spark would evaluate these large expressions at every use.
+    first: dict[str, Column] = {"record_id": text("record_id")}
+    for part in ("first_name", "last_name", "full_name"):
+        if part in present:
+            first[part] = name_match_key(text(part))
     if "date_of_birth" in present:
-        out["date_of_birth"] = parse_date(text("date_of_birth"))
+        first["date_of_birth"] = parse_date(text("date_of_birth"))
     street = [text(c) for c in ("street_number", "street", "address_line2") if c in present]
     if street:
         # German street names end in -straße / -str. glued to the name (Hauptstraße,
         # Hauptstr.), which address_match_key leaves (it drops whole street-type words).
         key = address_match_key(F.concat_ws(" ", *street))
-        out["address"] = _sorted_words(F.regexp_replace(key, _GLUED_STREET, ""))
-        # The same without unit markers: "91 apt78 pobedi" (кв. 78) and "78 91 pobedi" (no
-        # marker) agree here; a lower level than the exact key, which tells them apart.
-        out["address_loose"] = _sorted_words(F.regexp_replace(out["address"], _UNIT_MARKERS, ""))
+        first["address"] = _sorted_words(F.regexp_replace(key, _GLUED_STREET, ""))
     if "city" in present:
-        out["city"] = address_match_key(text("city"))
-    country = normalize_country(text("country")) if "country" in present else None
-    if "postcode" in present:
-        out["postcode"] = normalize_postcode(text("postcode"), country)
+        first["city"] = address_match_key(text("city"))
     if "state" in present:
-        out["state"] = normalize_name(text("state"))
-    if country is not None:
-        out["country"] = country
+        first["state"] = normalize_name(text("state"))
+    if "country" in present:
+        first["country"] = normalize_country(text("country"))
     if "email" in present:
-        email = normalize_email(text("email"))
-        out["email"] = F.when(~is_junk_email(email), email)
-    if "phone" in present:
-        region = F.coalesce(country, F.lit(default_region)) if country is not None else None
-        phone = normalize_phone(text("phone"), region if region is not None else default_region)
-        out["phone"] = F.when(~is_junk_phone(phone), phone)
+        first["email"] = normalize_email(text("email"))
+    for raw in ("postcode", "phone"):
+        if raw in present:
+            first[raw] = text(raw)
     if "national_id" in present:
-        out["national_id"] = F.nullif(
+        first["national_id"] = F.nullif(
             F.upper(F.regexp_replace(text("national_id"), r"[^\p{L}\p{N}]+", "")), F.lit("")
         )
     for ident in ("customer_id", "loyalty_id"):
         if ident in present:
-            out[ident] = F.nullif(F.trim(text(ident)), F.lit(""))
+            first[ident] = F.nullif(F.trim(text(ident)), F.lit(""))
+
+    second: dict[str, Column] = {name: F.col(name) for name in first}
+    second.pop("full_name", None)
+    parts = [F.col(c) for c in ("first_name", "last_name") if c in first]
+    if parts or "full_name" in first:
+        # The whole name: first and last name when the record has either, else the full
+        # name. name_match_key works word by word, so sorting the words of the two keys
+        # gives the key of "first last".
+        joined = _sorted_words(F.concat_ws(" ", *parts)) if parts else F.lit(None)
+        second["name"] = F.coalesce(joined, F.col("full_name")) if "full_name" in first else joined
+    country = F.col("country") if "country" in first else None
+    if "postcode" in first:
+        second["postcode"] = normalize_postcode(F.col("postcode"), country)
+    if "phone" in first:
+        region: str | Column = (
+            F.coalesce(country, F.lit(default_region)) if country is not None else default_region
+        )
+        second["phone"] = normalize_phone(F.col("phone"), region)
+    if "address" in first:
+        # The address without unit markers: "91 apt78 pobedi" (кв. 78) and "78 91 pobedi" (no
+        # marker) agree here; a lower level than the exact key, which tells them apart.
+        second["address_loose"] = _sorted_words(
+            F.regexp_replace(F.col("address"), _UNIT_MARKERS, "")
+        )
+
+    third: dict[str, Column] = {name: F.col(name) for name in second}
+    if "email" in third:
+        third["email"] = F.when(~is_junk_email(F.col("email")), F.col("email"))
+    if "phone" in third:
+        third["phone"] = F.when(~is_junk_phone(F.col("phone")), F.col("phone"))
     for attr, values in (blocklist or {}).items():
         junk = sorted({str(v) for v in values})
-        if attr in out and junk:
-            out[attr] = F.when(~out[attr].cast("string").isin(junk), out[attr])
-    return records.select(*[col.alias(name) for name, col in out.items()])
+        if attr in third and junk:
+            third[attr] = F.when(~F.col(attr).cast("string").isin(junk), third[attr])
+    return (
+        records.select(*[col.alias(name) for name, col in first.items()])
+        .select(*[col.alias(name) for name, col in second.items()])
+        .select(*[col.alias(name) for name, col in third.items()])
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,11 +251,35 @@ def _comparisons(present: Sequence[str], cfg: FuzzyConfig) -> list[_Comparison]:
     if location is not None:
         add("location", have & _LOCATION, location)
     if "email" in have:
-        add("email", ("email",), cl.EmailComparison("email"))
+        add("email", ("email",), _email_comparison())
     for attr in ("phone", "national_id"):
         if attr in have:
             add(attr, (attr,), cl.ExactMatch(attr))
     return found
+
+
+def _email_comparison() -> Any:
+    """Same address, same user name at another provider, different.
+
+    No similarity levels (Splink's EmailComparison has Jaro-Winkler ones): user names are
+    mostly made of the person's name, so similar user names would count the name twice and
+    link namesakes (mdanilova9102@ and mdanilova7758@ are two Maria Danilovas).
+    """
+    import splink.comparison_level_library as cll
+    from splink.comparison_library import CustomComparison
+
+    user = "regexp_extract(email, '^[^@]+', 0)"
+    return CustomComparison(
+        [
+            cll.NullLevel("email"),
+            cll.ExactMatchLevel("email"),
+            cll.CustomLevel(
+                f"{user.replace('email', 'email_l')} = {user.replace('email', 'email_r')}"
+            ).configure(label_for_charts="same user name"),
+            cll.ElseLevel(),
+        ],
+        output_column_name="email",
+    )
 
 
 def _name_comparison(have: set[str], cfg: FuzzyConfig) -> Any | None:
