@@ -77,8 +77,8 @@ STAGES: dict[str, str] = {
     # Each stage below is switched on (uncommented) by the change that makes it work.
     "identity": "cdp_spark.identity.stage:run_identity",
     "profiles": "cdp_spark.profiles.stage:run_profiles",
-    # "features": "cdp_spark.ml.features:run_features",
-    # "train": "cdp_spark.ml.train:run_train",
+    "features": "cdp_spark.ml.features:run_features",
+    "train": "cdp_spark.ml.train:run_train",
     # "score": "cdp_spark.ml.score:run_score",
     # "segments": "cdp_spark.profiles.segments:run_segments",
     # "publish": "cdp_spark.profiles.activation:run_publish",
