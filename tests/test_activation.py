@@ -280,7 +280,7 @@ def published(
         ("vip", "sms", "ok"),
         ("vip", "ads", "ok"),
         ("vip", "feed", "ok"),
-        ("later", "esp", f"skipped: no membership on {D1}"),
+        ("later", "esp", f"skipped: segment not run on {D1}"),
     ]
     return ctx
 
@@ -376,6 +376,19 @@ def test_delta_feed_lets_a_revoking_member_leave(published: RunContext) -> None:
         ),
     )  # fmt: skip
     assert [r["person_id"] for r in read_csv(export_path(day2.cfg, "esp", "vip", D2))] == ["p3"]
+
+
+def test_a_segment_that_ran_empty_is_published_empty(published: RunContext) -> None:
+    from cdp_spark.profiles.segments import RUNS_SCHEMA, RUNS_TABLE
+
+    ctx = published
+    if not ctx.lake.exists(RUNS_TABLE):
+        ctx.lake.create(RUNS_TABLE, RUNS_SCHEMA, partition_by=["run_date"])
+    row = (D1, "later", 0, 0, 0, "clv > 1", datetime(2026, 3, 2, 6))
+    ctx.lake.append(RUNS_TABLE, ctx.spark.createDataFrame([row], RUNS_SCHEMA))
+    report = run_publish(ctx, segments=["later"])
+    assert [(r["destination"], r["status"], r["rows"]) for r in report.rows] == [("esp", "ok", 0)]
+    assert read_csv(export_path(ctx.cfg, "esp", "later", D1)) == []
 
 
 def test_publish_pairs_refuses_unknown_names(

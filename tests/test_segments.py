@@ -29,6 +29,7 @@ from cdp_spark.profiles.segments import (
     CHANGES_TABLE,
     MEMBERSHIP_TABLE,
     PROFILES_TABLE,
+    RUNS_TABLE,
     SCORES_TABLE,
     check_segments,
     is_due,
@@ -292,6 +293,14 @@ def test_membership_and_audience_changes_across_two_runs(
     assertDataFrameEqual(table(day2, CHANGES_TABLE, D2), expected_changes)
     after = day2.lake.read(MEMBERSHIP_TABLE).count(), day2.lake.read(CHANGES_TABLE).count()
     assert before == after == (7 + 3, 7 + 2)
+    runs = day2.lake.read(RUNS_TABLE).select("run_date", "segment", "members", "entered", "left")
+    assertDataFrameEqual(
+        runs.where(f"run_date = DATE'{D2.isoformat()}'"),
+        spark.createDataFrame(
+            [(D2, "at_risk_high_value", 2, 1, 1), (D2, "churners", 1, 0, 0)],
+            "run_date date, segment string, members long, entered long, left long",
+        ),
+    )
 
 
 def test_a_weekly_segment_is_compared_with_its_previous_run(

@@ -59,6 +59,7 @@ from cdp_spark.profiles.config import (
 from cdp_spark.profiles.segments import (
     MEMBERSHIP_TABLE,
     PROFILES_TABLE,
+    RUNS_TABLE,
     SEGMENT_NAME,
     SegmentConfigError,
 )
@@ -391,6 +392,11 @@ def run_publish(
 
     membership = lake.read(MEMBERSHIP_TABLE).where(F.col("run_date") == F.lit(day))
     present = {r["segment"] for r in membership.select("segment").distinct().collect()}
+    if lake.exists(RUNS_TABLE):
+        # A segment that ran and matched nobody has no membership rows but is still published:
+        # an empty file, and `left` rows in a feed.
+        runs = lake.read(RUNS_TABLE).where(F.col("run_date") == F.lit(day))
+        present |= {r["segment"] for r in runs.select("segment").distinct().collect()}
     profiles = lake.read(PROFILES_TABLE)
     identifiers = person_identifiers(profiles)
     records = consent_records(
@@ -404,7 +410,7 @@ def run_publish(
         for segment, dest_name in pairs:
             if segment not in present:
                 report.figures["skipped"] += 1
-                report.rows.append(_row(segment, dest_name, f"skipped: no membership on {day}"))
+                report.rows.append(_row(segment, dest_name, f"skipped: segment not run on {day}"))
                 continue
             ctx.progress(f"publish: {segment} -> {dest_name}")
             dest = cfg.activation.destinations[dest_name]

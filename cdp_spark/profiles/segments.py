@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -37,9 +37,11 @@ from pyspark.sql.types import (
     DateType,
     DoubleType,
     IntegerType,
+    LongType,
     StringType,
     StructField,
     StructType,
+    TimestampType,
 )
 
 from cdp_spark.config import CdpConfig
@@ -56,6 +58,8 @@ PROFILES_TABLE = "gold.customer_profiles"
 SCORES_TABLE = "gold.scored_profiles"
 MEMBERSHIP_TABLE = "gold.segment_membership"
 CHANGES_TABLE = "gold.audience_changes"
+# One row per segment run: publish knows a segment ran on a date even when it has no members.
+RUNS_TABLE = "ops.segment_runs"
 
 MEMBERSHIP_SCHEMA = StructType(
     [
@@ -70,6 +74,17 @@ CHANGES_SCHEMA = StructType(
         StructField("segment", StringType(), False),
         StructField("person_id", StringType(), False),
         StructField("change", StringType(), False),  # entered | left
+    ]
+)
+RUNS_SCHEMA = StructType(
+    [
+        StructField("run_date", DateType(), False),
+        StructField("segment", StringType(), False),
+        StructField("members", LongType(), False),
+        StructField("entered", LongType(), False),
+        StructField("left", LongType(), False),
+        StructField("where", StringType(), False),
+        StructField("computed_at", TimestampType(), False),
     ]
 )
 # Score columns a segment may use; null for everyone until the score stage has run.
@@ -454,12 +469,17 @@ def run_segments(ctx: RunContext, *, segments: Sequence[str] | None = None) -> S
         current.unpersist()
 
     totals = {"members": 0, "entered": 0, "left": 0}
+    runs = []
+    now = datetime.now(tz=UTC)
     for name in exprs:
         got = counts.get(name, {})
         row = _row(name, "ok", **{k: got.get(k, 0) for k in totals})
         report.rows.append(row)
+        runs.append((day, name, *[int(row[k]) for k in totals], exprs[name], now))
         for k in totals:
             totals[k] += int(row[k])
+    ensure_table(lake, RUNS_TABLE, RUNS_SCHEMA, partition_by=["run_date"])
+    lake.overwrite(RUNS_TABLE, ctx.spark.createDataFrame(runs, RUNS_SCHEMA), where=where)
     report.figures.update(totals)
     report.rows.sort(key=lambda r: str(r["segment"]))
     return report
