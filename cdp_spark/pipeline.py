@@ -80,8 +80,8 @@ STAGES: dict[str, str] = {
     "features": "cdp_spark.ml.features:run_features",
     "train": "cdp_spark.ml.train:run_train",
     # "score": "cdp_spark.ml.score:run_score",
-    # "segments": "cdp_spark.profiles.segments:run_segments",
-    # "publish": "cdp_spark.profiles.activation:run_publish",
+    "segments": "cdp_spark.profiles.segments:run_segments",
+    "publish": "cdp_spark.profiles.activation:run_publish",
 }
 
 
