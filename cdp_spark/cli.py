@@ -582,38 +582,6 @@ def train(
 
 
 @app.command()
-def profile(
-    email: Annotated[str | None, typer.Option("--email", help="e-mail address")] = None,
-    phone: Annotated[str | None, typer.Option("--phone", help="phone, any usual format")] = None,
-    person_id: Annotated[str | None, typer.Option("--person-id", help="the person_id")] = None,
-    recent: Annotated[int | None, typer.Option(min=1, help="recent items per channel")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the look-up as JSON")] = False,
-) -> None:
-    """Look one person up for the call centre: profile, recent activity, segments, scores.
-
-    Reads the gold tables with delta-rs only: no Spark start-up.
-    """
-
-    def _run() -> None:
-        import json
-
-        from cdp_spark.profiles.lookup import lookup_profile, render_lookup
-
-        cfg = _config()
-        view = lookup_profile(cfg, email=email, phone=phone, person_id=person_id, recent=recent)
-        if view is None:
-            given = email or phone or person_id
-            err_console.print(f"no profile found for {given!r}")
-            raise typer.Exit(3)
-        if as_json:
-            console.print_json(json.dumps(view, ensure_ascii=False, default=str))
-        else:
-            console.print(render_lookup(view, cfg))
-
-    _guard(_run)
-
-
-@app.command()
 def explain(
     person_id: Annotated[str, typer.Argument(help="a person_id (a retired one is followed)")],
     limit: Annotated[int, typer.Option(help="edges to print at most")] = 60,
@@ -724,7 +692,7 @@ def profile(
     Reads the gold tables with delta-rs only: no Spark start-up.
     """
 
-    def _run() -> None:
+    def _run() -> bool:
         import json
 
         from cdp_spark.profiles.lookup import lookup_profile, render_lookup
@@ -732,15 +700,17 @@ def profile(
         cfg = _config()
         view = lookup_profile(cfg, email=email, phone=phone, person_id=person_id, recent=recent)
         if view is None:
-            given = email or phone or person_id
-            err_console.print(f"no profile found for {given!r}")
-            raise typer.Exit(3)
+            err_console.print(f"no profile found for {email or phone or person_id!r}")
+            return False
         if as_json:
             console.print_json(json.dumps(view, ensure_ascii=False, default=str))
         else:
             console.print(render_lookup(view, cfg))
+        return True
 
-    _guard(_run)
+    # Outside _guard, which reports any exception (typer.Exit too) as a failure.
+    if not _guard(_run):
+        raise typer.Exit(3)
 
 
 def main() -> None:  # pragma: no cover - console entry point
