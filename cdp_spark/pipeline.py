@@ -79,7 +79,7 @@ STAGES: dict[str, str] = {
     "profiles": "cdp_spark.profiles.stage:run_profiles",
     "features": "cdp_spark.ml.features:run_features",
     "train": "cdp_spark.ml.train:run_train",
-    # "score": "cdp_spark.ml.score:run_score",
+    "score": "cdp_spark.ml.score:run_score",
     "segments": "cdp_spark.profiles.segments:run_segments",
     "publish": "cdp_spark.profiles.activation:run_publish",
 }
