@@ -176,7 +176,7 @@ def detect_engines(spark: SparkSession, cfg: CdpConfig) -> EngineReport:
     storage = cfg.storage.engine
     if storage == "auto":
         storage = "delta-spark" if delta_spark_available(spark) else "delta-rs"
-    cc = cfg.engines.connected_components
+    cc: str = cfg.engines.connected_components
     if cc == "auto":
         # Without the jar, cdp_spark.graph picks per graph: local up to its edge limit.
         cc = "graphframes" if graphframes else "local or dataframe, by graph size"
