@@ -219,22 +219,32 @@ def test_a_shop_with_only_an_order_export_gets_purchase_features_and_null_others
     ts = lambda d: datetime(2026, 1, 1) + timedelta(days=d)  # noqa: E731
     # A minimal export: order id, customer id, timestamp, amount. No status, no currency.
     orders = spark.createDataFrame(
-        [("O1", "C1", ts(10), 100.0), ("O2", "C1", ts(40), 50.0), ("O3", "C2", ts(20), 30.0)],
+        [
+            ("O1", "C1", ts(10), 100.0),
+            ("O2", "C1", ts(40), 50.0),
+            ("O3", "C2", ts(5), 30.0),
+            ("O4", "C3", ts(59), 10.0),  # the data reaches the run date: the horizon is complete
+        ],
         "order_id string, customer_id string, ordered_at timestamp, total_amount double",
     )
     lake.create("silver.orders", orders.schema)
     lake.append("silver.orders", orders)
     clusters = spark.createDataFrame(
-        [("orders", "O1", "P1"), ("orders", "O2", "P1"), ("orders", "O3", "P2")],
+        [
+            ("orders", "O1", "P1"),
+            ("orders", "O2", "P1"),
+            ("orders", "O3", "P2"),
+            ("orders", "O4", "P3"),
+        ],
         "source string, record_id string, person_id string",
     )
     lake.create("gold.identity_clusters", clusters.schema)
     lake.append("gold.identity_clusters", clusters)
 
-    written = write_features(lake, cfg, as_of=date(2026, 1, 31), run_date=date(2026, 3, 1))
+    written = write_features(lake, cfg, as_of=date(2026, 1, 16), run_date=date(2026, 3, 1))
 
     assert written.missing_roles == ("web", "email", "support")
-    got = lake.read(FEATURES_TABLE).where("as_of = DATE'2026-01-31'")
+    got = lake.read(FEATURES_TABLE).where("as_of = DATE'2026-01-16'")
     assertDataFrameEqual(
         got.select(
             "person_id",
@@ -254,7 +264,7 @@ def test_a_shop_with_only_an_order_export_gets_purchase_features_and_null_others
         ),
     )
     # Idempotent per as_of: writing the same cutoff again replaces it.
-    write_features(lake, cfg, as_of=date(2026, 1, 31), run_date=date(2026, 3, 1))
+    write_features(lake, cfg, as_of=date(2026, 1, 16), run_date=date(2026, 3, 1))
     assert lake.read(FEATURES_TABLE).count() == 2
 
 
