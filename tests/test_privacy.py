@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
-from test_privacy_support import REPO_CONF
+from test_privacy_support import private_conf
 
 from cdp_spark.config import load_config
 from cdp_spark.errors import CdpError, ConfigError
@@ -34,7 +34,7 @@ from cdp_spark.privacy.pii import (
 )
 from cdp_spark.privacy.suppression import with_suppressed_reason
 
-CFG = load_config("local", conf_dir=REPO_CONF, environ={})
+CFG = load_config("local", conf_dir=private_conf(), environ={})
 
 
 @pytest.mark.parametrize("key", [b"k", b"a much longer secret key " * 4, "ключ".encode()])
@@ -60,7 +60,7 @@ def test_keys_come_from_the_environment_with_clear_errors() -> None:
     assert privacy_key(CFG, {"CDP_PRIVACY_KEY": "s3cret"}) == b"s3cret"
     assert privacy_key(CFG, {}) is None
     strict = load_config(
-        "local", conf_dir=REPO_CONF, environ={}, overrides={"privacy.require_hash_key": True}
+        "local", conf_dir=private_conf(), environ={}, overrides={"privacy.require_hash_key": True}
     )
     with pytest.raises(ConfigError, match="CDP_PRIVACY_KEY"):
         privacy_key(strict, {})
@@ -133,7 +133,7 @@ def test_exports_get_raw_pii_only_when_the_destination_declares_it(
     assert exportable_columns(CFG, "ads", cols) == ["person_id", "churn_decile"]
     allowed = load_config(
         "local",
-        conf_dir=REPO_CONF,
+        conf_dir=private_conf(),
         environ={},
         overrides={"privacy.raw_pii_destinations": ["call_centre"]},
     )
@@ -153,7 +153,7 @@ def test_privacy_config_rejects_bad_names() -> None:
         {"privacy.identifier_columns": {"ssn": ["x"]}},
     ):
         with pytest.raises(ConfigError):
-            load_config("local", conf_dir=REPO_CONF, environ={}, overrides=override)
+            load_config("local", conf_dir=private_conf(), environ={}, overrides=override)
 
 
 def test_suppressed_reason_wins_over_other_reasons(spark: SparkSession) -> None:
