@@ -8,9 +8,9 @@ Commands::
     cdp tables                      every table: engine, version, rows, size, last write
     cdp show TABLE [--version N]    print rows of a table (time travel with --version)
     cdp history TABLE               the Delta log of a table
+    cdp erase --email X [--dry-run] delete a person everywhere (right to erasure)
     cdp segments validate           check every segment of conf/segments.yaml without running it
     cdp publish [--segment S] [--destination D]   export segments (consent checked at export)
-    cdp erase --email X [--dry-run] delete a person everywhere (right to erasure)
 
 Errors print as one line plus a hint; ``--debug`` shows the stack trace.
 """
@@ -70,6 +70,9 @@ def _main(
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    from cdp_spark.privacy.pii import install_log_redaction
+
+    install_log_redaction()  # log lines never carry a raw e-mail or phone
 
 
 def _guard(func: Callable[[], T]) -> T:
@@ -404,6 +407,39 @@ def erase(
 
 
 @app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="churn, propensity or all")] = "all",
+    run_date: Annotated[
+        str | None, typer.Option("--run-date", help="YYYY-MM-DD (default: today)")
+    ] = None,
+) -> None:
+    """Train, log (MLflow) and register the churn / propensity model; promote if it wins."""
+
+    def _run() -> None:
+        from cdp_spark.ml.train import MODELS, run_train
+        from cdp_spark.pipeline import RunContext
+
+        if model not in (*MODELS, "all"):
+            raise CdpError(f"unknown model {model!r}", hint="churn, propensity or all")
+        cfg = _config()
+        spark = _session(cfg)
+        with console.status("training...") as status:
+
+            def _progress(message: str) -> None:
+                status.update(message)
+                console.log(message)
+
+            ctx = RunContext.create(
+                cfg, run_date=_parse_date(run_date), spark=spark, progress=_progress
+            )
+            report = run_train(ctx, None if model == "all" else [model], strict=True)
+        _print_report(report)
+        console.print(f"MLflow: mlflow ui --backend-store-uri {cfg.mlflow_tracking_uri}")
+
+    _guard(_run)
+
+
+@app.command()
 def resolve(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files of person records")],
     id_col: Annotated[str, typer.Option("--id-col", help="column holding each record's id")],
@@ -544,39 +580,6 @@ def publish(
             )
             report = run_publish(ctx, segments=segment, destinations=destination)
         _print_report(report)
-
-    _guard(_run)
-
-
-@app.command()
-def train(
-    model: Annotated[str, typer.Argument(help="churn, propensity or all")] = "all",
-    run_date: Annotated[
-        str | None, typer.Option("--run-date", help="YYYY-MM-DD (default: today)")
-    ] = None,
-) -> None:
-    """Train, log (MLflow) and register the churn / propensity model; promote if it wins."""
-
-    def _run() -> None:
-        from cdp_spark.ml.train import MODELS, run_train
-        from cdp_spark.pipeline import RunContext
-
-        if model not in (*MODELS, "all"):
-            raise CdpError(f"unknown model {model!r}", hint="churn, propensity or all")
-        cfg = _config()
-        spark = _session(cfg)
-        with console.status("training...") as status:
-
-            def _progress(message: str) -> None:
-                status.update(message)
-                console.log(message)
-
-            ctx = RunContext.create(
-                cfg, run_date=_parse_date(run_date), spark=spark, progress=_progress
-            )
-            report = run_train(ctx, None if model == "all" else [model], strict=True)
-        _print_report(report)
-        console.print(f"MLflow: mlflow ui --backend-store-uri {cfg.mlflow_tracking_uri}")
 
     _guard(_run)
 
