@@ -124,6 +124,10 @@ class IdentityConfig(Settings):
     plots_dir: str = "data/reports/identity"
     # Log a full run's figures and plot to MLflow (mlflow.tracking_uri, run identity-<date>).
     log_to_mlflow: bool = True
+    # Fuzzy links between CRM contacts in the identity stage. Off by default: on the demo data
+    # they joined household members (same surname and address) and CRM precision fell to 0.69.
+    # `cdp resolve` uses fuzzy.enabled alone.
+    fuzzy_crm_links: bool = False
     fuzzy: FuzzyConfig = FuzzyConfig()
 
     def policy(self, id_type: str) -> IdentifierPolicy:

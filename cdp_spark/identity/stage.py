@@ -110,8 +110,8 @@ def read_watermarks(lake: Lakehouse) -> dict[str, int]:
 
 
 def fuzzy_enabled(ctx: RunContext) -> bool:
-    """True when fuzzy matching is switched on and its module is installed."""
-    enabled = bool(getattr(ctx.cfg.identity.fuzzy, "enabled", False))
+    """True when fuzzy CRM links are switched on and the fuzzy matcher is installed."""
+    enabled = ctx.cfg.identity.fuzzy_crm_links and ctx.cfg.identity.fuzzy.enabled
     return enabled and importlib.util.find_spec("cdp_spark.identity.fuzzy") is not None
 
 
