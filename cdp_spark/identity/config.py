@@ -125,7 +125,8 @@ class IdentityConfig(Settings):
     # Log a full run's figures and plot to MLflow (mlflow.tracking_uri, run identity-<date>).
     log_to_mlflow: bool = True
     # Fuzzy links between CRM contacts in the identity stage. Off by default: on the demo data
-    # they joined household members (same surname and address) and CRM precision fell to 0.69.
+    # they joined household members (same surname and address): CRM precision 1.0 -> 0.96,
+    # recall 0.59 -> 0.99 (docs/decisions.md).
     # `cdp resolve` uses fuzzy.enabled alone.
     fuzzy_crm_links: bool = False
     fuzzy: FuzzyConfig = FuzzyConfig()
