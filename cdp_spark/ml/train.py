@@ -38,6 +38,9 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
 
 from cdp_spark.config import CdpConfig
 from cdp_spark.errors import CdpError
@@ -169,6 +172,30 @@ def fit_and_score(
         ...                              seed=42)                  # doctest: +SKIP
     """
     est = make_estimator(ecfg, direction=direction, seed=seed)
+    empty = [c for c in ts.X_train.columns if ts.X_train[c].isna().all()]
+    if empty:
+        # A source the shop does not have leaves its features all null; HistGradientBoosting
+        # cannot bin an all-NaN column (sklearn 1.9 raises), so those columns become constant.
+        est = Pipeline(
+            [
+                (
+                    "fill_empty",
+                    ColumnTransformer(
+                        [
+                            (
+                                "empty",
+                                SimpleImputer(
+                                    strategy="constant", fill_value=0.0, keep_empty_features=True
+                                ),
+                                empty,
+                            )
+                        ],
+                        remainder="passthrough",
+                    ),
+                ),
+                ("model", est),
+            ]
+        )
     started = time.perf_counter()
     est.fit(ts.X_train, ts.y_train)
     seconds = time.perf_counter() - started
