@@ -107,5 +107,5 @@ def test_doctor_reports_java_spark_and_engines(spark: SparkSession, cli_env: str
     assert result.exit_code == 0, result.output
     assert "Java:" in result.output
     assert "storage engine:          delta-rs" in result.output
-    assert "connected components:    dataframe" in result.output
+    assert "connected components:    local or dataframe, by graph size" in result.output
     assert f"lakehouse: {cli_env}" in result.output

@@ -173,7 +173,7 @@ def fit_and_score(
     """
     est = make_estimator(ecfg, direction=direction, seed=seed)
     empty = [c for c in ts.X_train.columns if ts.X_train[c].isna().all()]
-    if empty:
+    if empty and ecfg.kind == "hist_gradient_boosting":
         # A source the shop does not have leaves its features all null; HistGradientBoosting
         # cannot bin an all-NaN column (sklearn 1.9 raises), so those columns become constant.
         est = Pipeline(
