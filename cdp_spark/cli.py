@@ -70,7 +70,7 @@ def _main(
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    from cdp_spark.privacy.pii import install_log_redaction
+    from cdp_spark.privacy.redaction import install_log_redaction
 
     install_log_redaction()  # log lines never carry a raw e-mail or phone
 
@@ -385,9 +385,7 @@ def erase(
     def _run() -> None:
         from cdp_spark.pipeline import RunContext
         from cdp_spark.privacy.erasure import ErasureRequest, run_erase, vacuum_all
-        from cdp_spark.privacy.pii import install_log_redaction
 
-        install_log_redaction()
         request = (
             None if vacuum_only else ErasureRequest(email=email, phone=phone, person_id=person_id)
         )

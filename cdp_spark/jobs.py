@@ -77,7 +77,7 @@ def job_main(stage: str, argv: Sequence[str] | None = None, **stage_kwargs: Any)
     """
     # Imported here so that `--help` answers without starting the JVM.
     from cdp_spark.pipeline import RunContext, resolve_stage
-    from cdp_spark.privacy.pii import install_log_redaction
+    from cdp_spark.privacy.redaction import install_log_redaction
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     install_log_redaction()  # job logs end up in Airflow: no raw e-mail or phone in them

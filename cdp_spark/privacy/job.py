@@ -93,7 +93,7 @@ def erase_main(argv: Sequence[str] | None = None) -> int:
         0
     """
     from cdp_spark.pipeline import RunContext
-    from cdp_spark.privacy.pii import install_log_redaction
+    from cdp_spark.privacy.redaction import install_log_redaction
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     install_log_redaction()
