@@ -645,7 +645,10 @@ def identity_eval(
         str | None, typer.Option("--run-date", help="YYYY-MM-DD the metrics are filed under")
     ] = None,
 ) -> None:
-    """Pairwise precision, recall, F1 and over/under-merges of the clusters against a truth."""
+    """Pairwise precision, recall, F1 and over/under-merges of the clusters against a truth.
+
+    Also recall against what the edges can link at all (reachable recall, recall ceiling).
+    """
 
     def _run() -> None:
         from cdp_spark.identity.metrics import evaluate, write_metrics
@@ -665,17 +668,24 @@ def identity_eval(
         for metric, dimension, value in scores:
             table.setdefault(dimension, {})[metric] = value
         rates = ["precision", "recall", "f1"]
+        # Recall against what the edges can link at all (docs/identity.md section 7).
+        reach = ["reachable_recall", "recall_ceiling"]
         counts = ["over_merged_clusters", "under_merged_persons"]
-        out = Table("items", *rates, *counts, "true persons", "clusters")
+        heads = [k.replace("_", " ") for k in reach]
+        out = Table("items", *rates, *heads, *counts, "true persons", "clusters")
         for dimension, m in sorted(table.items()):
             out.add_row(
                 f"{dimension} ({int(m['items'])})",
-                *(f"{m[k]:.4f}" for k in rates),
+                *(f"{m[k]:.4f}" for k in [*rates, *reach]),
                 *(f"{m[k]:.0f}" for k in counts),
                 f"{int(m['true_persons'])}",
                 f"{int(m['predicted_clusters'])}",
             )
         console.print(out)
+        console.print(
+            "reachable recall: of the pairs the identity edges can join without joining anyone "
+            "else, the share joined; recall ceiling: those pairs / all true pairs."
+        )
 
     _guard(_run)
 

@@ -10,7 +10,9 @@ metric needs no schema change):
 - ``edges`` by rule, ``junk_links`` by identifier type, ``shared_identifiers`` by type,
   ``merges`` / ``splits``;
 - with a ground truth (:func:`evaluate`, mode ``eval``): ``precision``, ``recall``, ``f1``,
-  ``over_merged_clusters``, ``under_merged_persons`` by source, ``identifiers`` and ``all``.
+  ``over_merged_clusters``, ``under_merged_persons`` by source, ``identifiers`` and ``all``;
+  and, measured against what the edges can link at all (:func:`oracle_components`),
+  ``reachable_pairs``, ``reachable_recall`` and ``recall_ceiling``.
 
 Definitions are in docs/identity.md ("Measuring quality").
 
@@ -29,6 +31,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from cdp_spark.graph import connected_components
+from cdp_spark.graph.components import EngineName
 from cdp_spark.identity.tables import (
     CLUSTERS_TABLE,
     EDGES_TABLE,
@@ -387,8 +391,142 @@ def pairwise_scores(items: DataFrame) -> list[tuple[str, str, float]]:
     return sorted(out)
 
 
-def evaluate(spark: SparkSession, lake: Any, truth_path: str) -> list[tuple[str, str, float]]:
+# --- what the data can link at all: the "oracle" graph ---------------------------------------
+
+
+def oracle_node(node: F.Column, person: F.Column) -> F.Column:
+    """The oracle graph's copy of an identifier (or ``group:``) node for one true person.
+
+    ``<node>#<person>``: one true person's share of a value, so that a value held by two
+    people (a household landline) becomes two nodes that join nobody across persons. Record
+    nodes (``rec:...``) are not renamed: a record has one true person already. Injective as
+    long as person ids hold no ``#`` (the generator's ``P0000001`` do not).
+
+    Example:
+        >>> df.select(oracle_node(F.col("dst"), F.col("actual")))   # doctest: +SKIP
+        'phone:+79123456789#P0000001'
+    """
+    return F.concat(node, F.lit("#"), person)
+
+
+def _record_truth(items: DataFrame) -> DataFrame:
+    """``rec``, ``actual``: the record node of every labelled record item."""
+    return items.where(F.col("dimension") != "identifiers").select(
+        F.concat(F.lit("rec:"), "dimension", F.lit(":"), "item").alias("rec"), "actual"
+    )
+
+
+def oracle_edges(edges: DataFrame, items: DataFrame) -> DataFrame:
+    """``src``, ``dst``: the edges of ``silver.identity_edges`` as the truth would keep them.
+
+    ``items`` (from :func:`labelled_items`) gives each record node its true person; records
+    without one (e-mail events, consent rows) drop out with their edges. A record -> identifier
+    edge becomes record -> ``oracle_node(identifier, true person of the record)``; a record ->
+    record (fuzzy) edge is kept only when both records are the same true person. No guard
+    applies: junk values are not in the edges anyway, shared values are split per person.
+
+    Example:
+        >>> oracle_edges(lake.read(EDGES_TABLE), items).first()   # doctest: +SKIP
+        Row(src='rec:orders:ORD0004000000000', dst='customer_id:C00000507#P0000001')
+    """
+    recs = _record_truth(items)
+    is_pair = F.col("dst").startswith("rec:")
+    to_value = (
+        edges.where(~is_pair)
+        .join(recs.withColumnRenamed("rec", "src"), "src")
+        .select("src", oracle_node(F.col("dst"), F.col("actual")).alias("dst"))
+    )
+    left = recs.select(F.col("rec").alias("src"), F.col("actual").alias("actual_l"))
+    right = recs.select(F.col("rec").alias("dst"), F.col("actual").alias("actual_r"))
+    same_person = (
+        edges.where(is_pair)
+        .join(left, "src")
+        .join(right, "dst")
+        .where(F.col("actual_l") == F.col("actual_r"))
+        .select("src", "dst")
+    )
+    return to_value.unionByName(same_person)
+
+
+def oracle_components(
+    edges: DataFrame, items: DataFrame, *, engine: EngineName = "local"
+) -> DataFrame:
+    """``items`` with ``component``: the oracle component each labelled item falls in.
+
+    Components of :func:`oracle_edges` are the sets of records (and identifier values) that
+    the edges can join for one true person without joining anyone else, whatever our guards
+    decide. A record item's node is its record node; an identifier item ``v`` of true person
+    ``p`` is ``oracle_node(v, p)``. An item no oracle edge touches is a component of its own
+    (``component`` = its node). Components come from :mod:`cdp_spark.graph` (``engine``:
+    ``local`` holds a few million edges in the driver's memory; ``dataframe`` scales out).
+
+    Example:
+        >>> oracle_components(lake.read(EDGES_TABLE), items).columns   # doctest: +SKIP
+        ['dimension', 'item', 'predicted', 'actual', 'component']
+    """
+    node = F.when(
+        F.col("dimension") == "identifiers", oracle_node(F.col("item"), F.col("actual"))
+    ).otherwise(F.concat(F.lit("rec:"), "dimension", F.lit(":"), "item"))
+    components = connected_components(oracle_edges(edges, items), engine=engine)
+    return (
+        items.withColumn("node", node)
+        .join(components, "node", "left")
+        .select(*items.columns, F.coalesce(F.col("component"), F.col("node")).alias("component"))
+    )
+
+
+def reach_scores(items: DataFrame) -> list[tuple[str, str, float]]:
+    """Recall measured against what the edges can link, per dimension and ``all``.
+
+    ``items`` has ``dimension``, ``predicted``, ``actual``, ``component`` (from
+    :func:`oracle_components`). ``reachable_pairs``: pairs of items in one oracle component;
+    ``reachable_recall``: those also in one predicted cluster / ``reachable_pairs``;
+    ``recall_ceiling``: ``reachable_pairs`` / pairs of one true person (the recall of the best
+    deterministic linking over these edges). With no pair to count a rate is 1.0, as in
+    :func:`pairwise_scores`.
+
+    Example:
+        >>> reach_scores(oracle_components(edges, items))[:1]   # doctest: +SKIP
+        [('reachable_pairs', 'all', 27.0)]
+    """
+    both = items.unionByName(items.withColumn("dimension", F.lit("all")))
+    pairs = F.col("n") * (F.col("n") - 1) / 2
+    # A component holds one true person by construction; grouping by ``actual`` too keeps the
+    # count honest even if a caller's components did not.
+    cell = both.groupBy("dimension", "actual", "component", "predicted").agg(
+        F.count(F.lit(1)).alias("n")
+    )
+    joined = cell.groupBy("dimension").agg(F.sum(pairs).alias("joined"))
+    reachable = (
+        cell.groupBy("dimension", "actual", "component")
+        .agg(F.sum("n").alias("n"))
+        .groupBy("dimension")
+        .agg(F.sum(pairs).alias("reachable"))
+    )
+    true = (
+        cell.groupBy("dimension", "actual")
+        .agg(F.sum("n").alias("n"))
+        .groupBy("dimension")
+        .agg(F.sum(pairs).alias("true_pairs"))
+    )
+    out: list[tuple[str, str, float]] = []
+    for r in joined.join(reachable, "dimension").join(true, "dimension").collect():
+        d, reach = r["dimension"], float(r["reachable"])
+        out += [
+            ("reachable_pairs", d, reach),
+            ("reachable_recall", d, float(r["joined"]) / reach if reach else 1.0),
+            ("recall_ceiling", d, reach / r["true_pairs"] if r["true_pairs"] else 1.0),
+        ]
+    return sorted(out)
+
+
+def evaluate(
+    spark: SparkSession, lake: Any, truth_path: str, *, engine: EngineName = "local"
+) -> list[tuple[str, str, float]]:
     """Score the current ``gold.identity_clusters`` / ``identifiers`` against a truth file.
+
+    The absolute figures of :func:`pairwise_scores`, then :func:`reach_scores` over the oracle
+    components of ``silver.identity_edges`` (``engine``: see :func:`oracle_components`).
 
     Example:
         >>> scores = {(m, d): v for m, d, v in evaluate(spark, lake, truth)}  # doctest: +SKIP
@@ -397,4 +535,11 @@ def evaluate(spark: SparkSession, lake: Any, truth_path: str) -> list[tuple[str,
     """
     truth = read_truth(spark, truth_path)
     items = labelled_items(lake.read(CLUSTERS_TABLE), lake.read(IDENTIFIERS_TABLE), truth)
-    return pairwise_scores(items)
+    # Two passes over the items (absolute and reachable figures): join the tables once.
+    items = items.persist()
+    try:
+        absolute = pairwise_scores(items)
+        reach = reach_scores(oracle_components(lake.read(EDGES_TABLE), items, engine=engine))
+    finally:
+        items.unpersist()
+    return sorted(absolute + reach)
