@@ -19,8 +19,10 @@ P6 = {news@y and its e-mail events}.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import networkx as nx
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.testing import assertDataFrameEqual
@@ -179,12 +181,6 @@ def test_oracle_components_one_person_each(
     assertDataFrameEqual(oracle_components(edges, items), expected)
 
 
-def test_oracle_components_dataframe_engine_agrees(edges: DataFrame, items: DataFrame) -> None:
-    assertDataFrameEqual(
-        oracle_components(edges, items, engine="dataframe"), oracle_components(edges, items)
-    )
-
-
 def test_reach_scores_by_hand(edges: DataFrame, items: DataFrame) -> None:
     got = _figures(reach_scores(oracle_components(edges, items)), REACH)
     assert got == _rounded(EXPECTED)
@@ -237,3 +233,66 @@ def test_evaluate_adds_reach_and_keeps_absolute_figures(
     recall = {d: v for m, d, v in absolute if m == "recall"}
     assert round(recall["all"], 6) == round(21 / 57, 6)
     assert round(recall["web_events"], 6) == round(1 / 3, 6)
+
+
+def _random_world(seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str, str, str]]]:
+    """Random edges and items: values shared across persons, fuzzy links within and across."""
+    rng = random.Random(seed)
+    persons = [f"P{i}" for i in range(5)]
+    values = [f"{t}:v{i}" for i, t in enumerate(["email", "phone", "cookie_id"] * 4)]
+    sources = ["crm_contacts", "web_events", "orders"]
+    records = [(rng.choice(sources), f"R{i}", rng.choice(persons)) for i in range(30)]
+    edges = [
+        (f"rec:{s}:{r}", v)
+        for s, r, _ in records
+        for v in rng.sample(values, rng.choice([0, 1, 1, 2, 3]))
+    ]
+    edges += [(f"rec:email_events:E{i}", rng.choice(values)) for i in range(3)]
+    recs = [f"rec:{s}:{r}" for s, r, _ in records]
+    for _ in range(6):  # fuzzy links, some within one person, most across
+        a, b = rng.sample(recs, 2)
+        edges.append((a, b))
+    clusters = [f"Q{i}" for i in range(6)]
+    items = [(s, r, rng.choice(clusters), p) for s, r, p in records]
+    items += [("identifiers", v, rng.choice(clusters), rng.choice(persons)) for v in values[:8]]
+    return edges, items
+
+
+def _expected_partition(
+    edges: list[tuple[str, str]], items: list[tuple[str, str, str, str]]
+) -> dict[tuple[str, str], int]:
+    """item -> component number, straight from the definition with networkx (no leaf trick)."""
+    actual = {f"rec:{d}:{i}": p for d, i, _, p in items if d != "identifiers"}
+    graph = nx.Graph()
+    for src, dst in edges:
+        if src not in actual:
+            continue
+        if not dst.startswith("rec:"):
+            graph.add_edge(src, f"{dst}#{actual[src]}")
+        elif actual.get(dst) == actual[src]:
+            graph.add_edge(src, dst)
+    number = {n: k for k, comp in enumerate(nx.connected_components(graph)) for n in comp}
+    out: dict[tuple[str, str], int] = {}
+    for d, i, _, p in items:
+        node = f"{i}#{p}" if d == "identifiers" else f"rec:{d}:{i}"
+        out[(d, i)] = number.get(node, -1 - len(out))  # an item no edge touches: alone
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2], ids=lambda s: f"seed={s}")
+def test_oracle_components_match_networkx(spark: SparkSession, seed: int) -> None:
+    edges, items = _random_world(seed)
+    got = oracle_components(
+        spark.createDataFrame(edges, "src string, dst string"),
+        spark.createDataFrame(items, ITEMS_DDL),
+    ).collect()
+    expected = _expected_partition(edges, items)
+    assert len(got) == len(items)
+    # The same partition of the items: labels differ, so compare who sits with whom.
+    by_component: dict[str, set[tuple[str, str]]] = {}
+    for r in got:
+        by_component.setdefault(r["component"], set()).add((r["dimension"], r["item"]))
+    want: dict[int, set[tuple[str, str]]] = {}
+    for item, k in expected.items():
+        want.setdefault(k, set()).add(item)
+    assert sorted(map(sorted, by_component.values())) == sorted(map(sorted, want.values()))

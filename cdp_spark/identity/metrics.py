@@ -457,8 +457,15 @@ def oracle_components(
     the edges can join for one true person without joining anyone else, whatever our guards
     decide. A record item's node is its record node; an identifier item ``v`` of true person
     ``p`` is ``oracle_node(v, p)``. An item no oracle edge touches is a component of its own
-    (``component`` = its node). Components come from :mod:`cdp_spark.graph` (``engine``:
-    ``local`` holds a few million edges in the driver's memory; ``dataframe`` scales out).
+    (``component`` = its node). A component is named by its smallest node, except one made of
+    a value and records holding nothing else (a cookie that never logged in and its page
+    views), named by the value.
+
+    Components come from :mod:`cdp_spark.graph` (``engine``: ``local`` holds a few million
+    edges in the driver's memory; ``dataframe`` scales out). A record holding a single value
+    (a page view and its cookie, an order and its customer id) joins nothing and just follows
+    its value, so only the other edges go through the engine: about one per login, CRM
+    account or receipt line with a card, as in the identity stage's star.
 
     Example:
         >>> oracle_components(lake.read(EDGES_TABLE), items).columns   # doctest: +SKIP
@@ -467,7 +474,27 @@ def oracle_components(
     node = F.when(
         F.col("dimension") == "identifiers", oracle_node(F.col("item"), F.col("actual"))
     ).otherwise(F.concat(F.lit("rec:"), "dimension", F.lit(":"), "item"))
-    components = connected_components(oracle_edges(edges, items), engine=engine)
+    oracle = oracle_edges(edges, items)
+    is_pair = F.col("dst").startswith("rec:")
+    paired = (
+        oracle.where(is_pair)
+        .select(F.col("src").alias("rec"))
+        .union(oracle.where(is_pair).select(F.col("dst").alias("rec")))
+    )
+    leaves = (
+        oracle.where(~is_pair)
+        .groupBy("src")
+        .agg(F.countDistinct("dst").alias("k"), F.min("dst").alias("value"))
+        .where(F.col("k") == 1)
+        .join(paired, F.col("src") == F.col("rec"), "left_anti")
+        .select("src", "value")
+    )
+    core = connected_components(oracle.join(leaves, "src", "left_anti"), engine=engine)
+    # A leaf takes its value's component; a value only leaves hold names its own.
+    leaf_components = leaves.join(
+        core.select(F.col("node").alias("value"), "component"), "value", "left"
+    ).select(F.col("src").alias("node"), F.coalesce("component", "value").alias("component"))
+    components = core.unionByName(leaf_components)
     return (
         items.withColumn("node", node)
         .join(components, "node", "left")
