@@ -57,11 +57,11 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import pyarrow.fs as pafs
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
+from cdp_spark.caching import cache_records
 from cdp_spark.config import CdpConfig, SourceConfig
 from cdp_spark.errors import CdpError
 from cdp_spark.pipeline import RunContext, StageReport
@@ -508,7 +508,7 @@ def classify_batch(
     lines = read_lines(spark, [f.uri for f, _ in batch.files], source.format)
     # Cached: the numbering pass and the classification pass must see the same rows with the
     # same _mid, and the data is scanned once instead of twice.
-    lines = lines.persist(StorageLevel.MEMORY_AND_DISK)
+    lines = cache_records(lines)
     numbered = _number_lines(spark, lines, infos).transform(with_decoded_text, source.encoding)
 
     if source.format == "csv":
@@ -792,7 +792,7 @@ def ingest_batch(
         infos.update(read_infos)
         # Cached too: bronze and quarantine are two writes of one parse; counting the two
         # sides materialises it, after which the raw lines are no longer needed.
-        classified = classified.drop("_bytes", "_spark_path").persist(StorageLevel.MEMORY_AND_DISK)
+        classified = cache_records(classified.drop("_bytes", "_spark_path"))
         try:
             sides = {
                 r["good"]: int(r["count"])

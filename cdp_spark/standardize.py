@@ -42,7 +42,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -60,6 +59,7 @@ from pyspark.sql.types import (
 )
 
 from cdp_spark import normalize as N
+from cdp_spark.caching import cache_records
 from cdp_spark.config import CdpConfig, SourceConfig
 from cdp_spark.ingest import ensure_table, selected_sources
 from cdp_spark.pipeline import RunContext, StageReport
@@ -663,7 +663,7 @@ def standardize_source(
     # Cached: the stats, the quarantine write and the silver write all read it, and it holds
     # the phone normaliser's Python UDF, which is worth running once.
     with _no_whole_stage_codegen(spark):
-        judged = judged.persist(StorageLevel.MEMORY_AND_DISK)
+        judged = cache_records(judged)
     try:
         result = _standardize_judged(
             ctx, source_name, source, judged, (lo, hi), txn, now, targets, book
@@ -753,7 +753,7 @@ def _standardize_judged(
             build_silver_rows, source, standardized_at=now
         )
         # Cached: counted here, then read more than once by MERGE.
-        latest = latest.persist(StorageLevel.MEMORY_AND_DISK)
+        latest = cache_records(latest)
         try:
             if i == 0:  # the first target is the source's own table: the one the DQ row describes
                 out = latest.agg(
