@@ -78,6 +78,43 @@ class IdentifierPolicy(Settings):
     blocklist_patterns: list[str] = Field(default_factory=list)
 
 
+CorroborateAttribute = Literal["name", "date_of_birth"]
+_CORROBORATE_ATTRIBUTES: tuple[CorroborateAttribute, ...] = ("name", "date_of_birth")
+_CORROBORATE_TYPES: tuple[IdType, ...] = ("phone", "loyalty_card", "device_id", "cookie_id")
+
+
+class CorroborateConfig(Settings):
+    """When a shared value's anchor groups are one person by their CRM attributes.
+
+    A phone or browser that two anchor groups hold is cut as shared (``max_links``), yet the
+    commonest CRM duplicate is one person's second account sharing only that phone. With this
+    on, the anchor groups a value touches are compared by the attributes of their records in
+    ``source``: groups with the same name key (``name``: ``name_match_key`` of
+    :mod:`cdp_spark.normalize`, case, transliteration and word order folded) and, if
+    ``date_of_birth`` is
+    listed, birth dates equal or missing on one side, count as one group for the value's limit.
+    A group is compared only if its records hold one name key and at most one birth date; a
+    group without such records (no CRM account) counts on its own. ``id_types``: the
+    non-anchor types this applies to. ``missing_dates``: placeholder birth dates that count as
+    missing.
+    """
+
+    enabled: bool = True
+    attributes: list[CorroborateAttribute] = Field(
+        default_factory=lambda: list(_CORROBORATE_ATTRIBUTES)
+    )
+    id_types: list[IdType] = Field(default_factory=lambda: list(_CORROBORATE_TYPES))
+    source: str = "crm_contacts"
+    missing_dates: list[str] = Field(default_factory=lambda: ["1900-01-01", "1970-01-01"])
+
+    @model_validator(mode="after")
+    def _needs_name(self) -> CorroborateConfig:
+        # A birth date alone is far too common to say two accounts are one person.
+        if "name" not in self.attributes:
+            raise ValueError("corroborate_shared.attributes must include name")
+        return self
+
+
 class OversizeConfig(Settings):
     """A cluster larger than this is split along its weakest links and reported for review."""
 
@@ -129,6 +166,8 @@ class IdentityConfig(Settings):
     # recall 0.59 -> 0.99 (docs/decisions.md).
     # `cdp resolve` uses fuzzy.enabled alone.
     fuzzy_crm_links: bool = False
+    # Shared values whose anchor groups are one person by name and birth date are not cut.
+    corroborate_shared: CorroborateConfig = CorroborateConfig()
     fuzzy: FuzzyConfig = FuzzyConfig()
 
     def policy(self, id_type: str) -> IdentifierPolicy:

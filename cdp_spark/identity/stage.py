@@ -6,7 +6,9 @@ Steps (docs/identity.md tells the why):
    ``record_id``; the match rules (``identity.rules``) link it to the identifiers it holds;
    junk values are dropped (:func:`~cdp_spark.identity.guards.drop_junk`). Fuzzy pairs of CRM
    contacts come from :mod:`cdp_spark.identity.fuzzy` when ``identity.fuzzy.enabled``.
-2. **Guards**: shared identifiers (more anchors than ``max_links``) lose their links.
+2. **Guards**: shared identifiers (more anchors than ``max_links``) lose their links; with
+   ``identity.corroborate_shared``, anchor groups that are one person by name and birth date
+   (``silver.crm_contacts``) count once, and the kept links' rule ends in ``+corroborated``.
 3. **Clusters**: connected components (engine ``engines.connected_components``); oversized
    clusters are split along their weakest links and reported.
 4. **Persistent ids** (:mod:`cdp_spark.identity.persist`) and the writes:
@@ -51,7 +53,15 @@ from cdp_spark.identity.graph import (
     records_of_source,
     silver_record_table,
 )
-from cdp_spark.identity.guards import SHARED_SCHEMA, drop_junk, drop_shared, shared_identifiers
+from cdp_spark.identity.guards import (
+    ATTRIBUTES_SCHEMA,
+    SHARED_SCHEMA,
+    drop_junk,
+    drop_shared,
+    guard_values,
+    mark_corroborated,
+    person_attributes,
+)
 from cdp_spark.identity.oversize import split_oversized
 from cdp_spark.identity.persist import IdEvent, assign_person_ids
 from cdp_spark.identity.tables import (
@@ -274,7 +284,10 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
     engine = cfg.engines.connected_components
 
     ctx.progress("identity: guards (shared identifiers)")
-    shared = shared_identifiers(links, pairs, cfg.identity, engine=engine)
+    guarded = guard_values(
+        links, pairs, cfg.identity, engine=engine, attributes=_corroboration_attributes(ctx)
+    )
+    shared = guarded.shared
     if mode == "incremental":
         # Values found shared before stay shared: their records span persons not in scope.
         prior = known_shared.join(links.select("node", "id_type").distinct(), "node").select(
@@ -285,6 +298,9 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         )
         shared = shared.unionByName(prior.join(shared.select("node"), "node", "left_anti"))
     shared = shared.localCheckpoint()
+    # A value shared in an earlier run stays shared (see above), corroborated or not.
+    corroborated = guarded.corroborated.join(shared.select("node"), "node", "left_anti")
+    corroborated = corroborated.localCheckpoint()
     linking = drop_shared(links, shared).localCheckpoint()
 
     ctx.progress("identity: clustering")
@@ -322,9 +338,14 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
     )
 
     ctx.progress("identity: writing")
-    new_edges = links_to_edges(changes.links, ctx.run_date).unionByName(
-        fuzzy_to_edges_from_recs(changes.pairs, ctx.run_date)
-    )
+    new_edges = links_to_edges(mark_corroborated(changes.links, corroborated), ctx.run_date)
+    if mode == "incremental":
+        # Stored edges of unchanged records whose value became (or stopped being) corroborated.
+        unchanged = links.join(changes.records.select(*KEYS), KEYS, "left_anti")
+        remarked = mark_corroborated(unchanged.withColumn("__was", F.col("rule")), corroborated)
+        remarked = remarked.where(F.col("rule") != F.col("__was")).drop("__was")
+        new_edges = new_edges.unionByName(links_to_edges(remarked, ctx.run_date))
+    new_edges = new_edges.unionByName(fuzzy_to_edges_from_recs(changes.pairs, ctx.run_date))
     run_id = run_id_of(ctx.run_date)
     _write_history(ctx, events, run_id, now)
     if mode == "full":
@@ -355,7 +376,35 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         now=now,
         scope=scope,
     )
+    figures["corroborated_identifiers"] = corroborated.count()
     return StageReport(stage="identity", figures=figures, rows=rows)
+
+
+def _corroboration_attributes(ctx: RunContext) -> DataFrame | None:
+    """Name key and birth date of every record of ``corroborate_shared.source`` (or None: off).
+
+    All of them, not only this run's: an incremental scope holds unchanged accounts too.
+    """
+    corroborate = ctx.cfg.identity.corroborate_shared
+    if not corroborate.enabled:
+        return None
+    name = corroborate.source
+    if name not in ctx.cfg.sources:
+        raise CdpError(
+            f"identity.corroborate_shared.source names {name!r}, which is not a source",
+            hint=f"sources: {', '.join(ctx.cfg.sources)}",
+        )
+    table = silver_record_table(name, ctx.cfg.sources[name])
+    if not ctx.lake.exists(table):
+        return ctx.spark.createDataFrame([], ATTRIBUTES_SCHEMA)
+    silver = ctx.lake.read(table)
+    if "name_key" not in silver.columns and "last_name" not in silver.columns:
+        raise CdpError(
+            f"identity.corroborate_shared compares names, and {table} has none",
+            hint="set identity.corroborate_shared.enabled: false, or name a source with names",
+        )
+    records = records_of_source(silver, name, ctx.cfg.sources[name])
+    return person_attributes(records, corroborate).localCheckpoint()
 
 
 def fuzzy_to_edges_from_recs(pairs: DataFrame, run_date: date) -> DataFrame:
