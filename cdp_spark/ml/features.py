@@ -31,7 +31,6 @@ from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -43,6 +42,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from cdp_spark.caching import cache_records
 from cdp_spark.config import CdpConfig
 from cdp_spark.errors import CdpError
 from cdp_spark.ml.config import FeaturesConfig
@@ -154,7 +154,7 @@ class FeatureInputs:
         for role in (*ROLES, "crm"):
             df = getattr(self, role)
             if df is not None:
-                setattr(self, role, df.persist(StorageLevel.MEMORY_AND_DISK))
+                setattr(self, role, cache_records(df))
         return self
 
     def unpersist(self) -> None:
