@@ -9,6 +9,7 @@ Then ``--lookups`` look-ups by e-mail (and as many by ``person_id``) are timed i
 
     python bench/bench_profiles.py --lakehouse lakehouse --run-date 2026-03-01 \\
         --fraction 0.25 --fraction 1.0 --lookups 200
+    python bench/bench_profiles.py --lakehouse /tmp/p100k/lakehouse --lookups-only --lookups 200
 
 Wall times depend on the load of the machine: the script prints the load average next to them.
 """
@@ -134,6 +135,9 @@ def main() -> int:
     parser.add_argument("--fraction", type=float, action="append", default=None)
     parser.add_argument("--lookups", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--lookups-only", action="store_true", help="no build: time look-ups on --lakehouse as is"
+    )
     args = parser.parse_args()
     fractions = sorted(set(args.fraction or [1.0]))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -149,6 +153,9 @@ def main() -> int:
         if not (source / table).is_dir():
             print(f"{source / table} missing: run the identity stage first", file=sys.stderr)
             return 2
+    if args.lookups_only:  # read-only: delta-rs reads, nothing is written
+        print(json.dumps(lookups(source, args.lookups, args.seed)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench_profiles_") as tmp:
         results = []
         for fraction in fractions:
