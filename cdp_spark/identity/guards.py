@@ -253,8 +253,10 @@ def _persons_per_value(
     # A group is comparable when its attribute records agree on one name key and at most one
     # birth date; any disagreement inside it (a typo, a household joined by an e-mail) and it
     # stands alone, as without corroboration.
+    # Only the groups of over-limit values are compared (a handful, at any scale).
+    labels = rec_group.join(touched.select("label").distinct(), "label", "left_semi")
     group_keys = (
-        attributes.join(rec_group, "rec")
+        attributes.join(labels, "rec")
         .groupBy("label")
         .agg(
             F.countDistinct("name_key").alias("n_names"),
