@@ -47,6 +47,9 @@ class ProfilesConfig(Settings):
     kpis: KpiConfig = KpiConfig()
     # Look-up (`cdp profile`): how many recent items of each activity kind to show.
     recent_items: int = Field(default=5, ge=1, le=100)
+    # gold.person_activity keeps this many latest records per person and kind (the most a
+    # look-up can show).
+    activity_items: int = Field(default=10, ge=1, le=100)
 
 
 class SegmentConfig(Settings):

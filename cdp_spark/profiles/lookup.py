@@ -9,10 +9,15 @@ pyarrow's dataset scanner (files whose statistics exclude the value are not read
    the phone normaliser of :mod:`cdp_spark.normalize`) and resolved to a ``person_id`` through
    ``gold.identity_identifiers``;
 2. ``gold.customer_profiles`` gives the profile row;
-3. ``gold.identity_clusters`` gives the person's records, and each silver table is read only
-   for those keys (recent orders, till receipts, web events, e-mail events, tickets);
-4. ``gold.segment_membership`` (its latest run) and ``gold.scored_profiles`` (latest score)
-   when they exist.
+3. ``gold.person_activity`` gives the latest records of each kind (orders, till receipts,
+   web events, e-mail events, tickets), kept per person by the profiles stage;
+4. ``gold.segment_membership`` (its latest run, found from the Delta log) and
+   ``gold.scored_profiles`` (latest score) when they exist.
+
+Each of these tables is laid out by its look-up key (:mod:`cdp_spark.storage.layout`), so
+the min/max statistics of the Delta log leave one file to read per table (per date
+partition): the look-up costs the same at 100k and at 1M customers. A lakehouse written
+before that layout is brought to it by ``cdp optimize``.
 
 Arrow tables are converted to Python objects at once and dropped: holding a delta-rs Arrow
 result at interpreter exit can abort the process (apache/arrow#34314).
@@ -40,6 +45,7 @@ IDENTIFIERS_TABLE = "gold.identity_identifiers"
 CLUSTERS_TABLE = "gold.identity_clusters"
 SEGMENTS_TABLE = "gold.segment_membership"
 SCORES_TABLE = "gold.scored_profiles"
+ACTIVITY_TABLE = "gold.person_activity"
 
 # What the screen shows of each activity source: (role, time column, columns).
 ACTIVITY: dict[str, tuple[str, list[str]]] = {
@@ -273,74 +279,103 @@ def resolve_person(
 def recent_activity(cfg: CdpConfig, person_id: str, limit: int) -> dict[str, list[dict[str, Any]]]:
     """The ``limit`` latest records of each activity source of a person, newest first.
 
-    Records come from ``gold.identity_clusters`` (the person's ``record_id``s per source);
-    each silver table is read only for the keys of those records.
+    Read from ``gold.person_activity``, which the profiles stage fills with the latest
+    ``profiles.activity_items`` records per person and kind (so ``limit`` is capped there).
+
+    Raises:
+        CdpError: ``gold.person_activity`` does not exist (a lakehouse from before it).
 
     Example:
         >>> recent_activity(cfg, "P1", 3)["orders"][0]["order_id"]        # doctest: +SKIP
         'O2'
     """
-    records = (
-        read_rows(
-            cfg, CLUSTERS_TABLE, filter=_eq("person_id", person_id), columns=["source", "record_id"]
-        )
-        or []
+    shown = sorted({c for _, columns in ACTIVITY.values() for c in columns})
+    rows = read_rows(
+        cfg,
+        ACTIVITY_TABLE,
+        filter=_eq("person_id", person_id) & (pc_field("rank") <= limit),
+        columns=["activity", "rank", *shown],
     )
-    by_source: dict[str, list[str]] = {}
-    for r in records:
-        by_source.setdefault(r["source"], []).append(r["record_id"])
-    roles = cfg.profiles.sources.model_dump()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for role, (time_col, columns) in ACTIVITY.items():
-        source = roles.get(role)
-        ids = by_source.get(source or "", [])
-        declared = cfg.sources.get(source or "")
-        if not ids or declared is None or not declared.keys:
-            out[role] = []
-            continue
-        keys = declared.keys
-        # Filter on the first key column (pushed down), then match whole record ids.
-        first = sorted({rid.split("|")[0] for rid in ids})
-        rows = (
-            read_rows(
-                cfg, f"silver.{source}", filter=_isin(keys[0], first), columns=[*keys, *columns]
-            )
-            or []
+    if rows is None:
+        raise CdpError(
+            f"{ACTIVITY_TABLE} does not exist",
+            hint="run `cdp run profiles` once: it writes the recent activity the look-up shows",
         )
-        wanted = set(ids)
-        mine = [
-            r
-            for r in rows
-            if "|".join("" if r.get(k) is None else str(r[k]) for k in keys) in wanted
-        ]
-        mine.sort(key=lambda r: (r.get(time_col) is not None, r.get(time_col) or 0), reverse=True)
-        out[role] = [{c: _plain(r.get(c)) for c in columns} for r in mine[:limit]]
+    out: dict[str, list[dict[str, Any]]] = {role: [] for role in ACTIVITY}
+    for r in sorted(rows, key=lambda r: (r["activity"], r["rank"])):
+        role = r["activity"]
+        if role in ACTIVITY:
+            out[role].append({c: _plain(r.get(c)) for c in ACTIVITY[role][1]})
     return out
+
+
+def pc_field(column: str) -> Any:
+    """A pyarrow dataset field expression (imported lazily: no pyarrow cost at CLI start)."""
+    import pyarrow.compute as pc
+
+    return pc.field(column)
+
+
+def latest_run_date(cfg: CdpConfig, table: str, column: str) -> str | None:
+    """The latest date in ``column`` of ``table`` (ISO text), read from the Delta log.
+
+    A partition column's values come from the table's partition list, another column's from
+    the files' max statistics; the column is scanned only when some file has no statistics.
+    None when the table is empty.
+
+    Raises:
+        deltalake.exceptions.TableNotFoundError: the table does not exist.
+
+    Example:
+        >>> latest_run_date(cfg, "gold.segment_membership", "run_date")    # doctest: +SKIP
+        '2026-03-31'
+    """
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(table_uri(cfg, table))
+    values: list[Any]
+    if column in dt.metadata().partition_columns:
+        values = [p.get(column) for p in dt.partitions()]
+    else:
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        stat = f"max.{column}"
+        values = actions.column(stat).to_pylist() if stat in actions.column_names else [None]
+        del actions
+        if not values or any(v is None for v in values):
+            values = [r[column] for r in read_rows(cfg, table, columns=[column]) or []]
+    del dt  # no Arrow buffers of delta-rs may outlive the call (arrow#34314)
+    present = [v if isinstance(v, str) else v.isoformat() for v in values if v is not None]
+    return max(present) if present else None
 
 
 def person_segments(cfg: CdpConfig, person_id: str) -> dict[str, Any] | None:
     """Segments of the person in the latest run of ``gold.segment_membership`` (None: no table).
 
+    The latest run date comes from the Delta log (the table's partitions), not from a scan.
+
     Example:
         >>> person_segments(cfg, "P1")                                     # doctest: +SKIP
         {'run_date': '2026-03-01', 'segments': ['at_risk_high_value']}
     """
-    dates = read_rows(cfg, SEGMENTS_TABLE, columns=["run_date"])
-    if dates is None:
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        latest = latest_run_date(cfg, SEGMENTS_TABLE, "run_date")
+    except TableNotFoundError:
         return None
-    if not dates:
+    if latest is None:
         return {"run_date": None, "segments": []}
-    latest = max(r["run_date"] for r in dates)
     rows = (
         read_rows(
             cfg,
             SEGMENTS_TABLE,
-            filter=_eq("person_id", person_id) & _eq("run_date", latest),
+            filter=_eq("person_id", person_id) & _eq("run_date", date.fromisoformat(latest)),
             columns=["segment"],
         )
         or []
     )
-    return {"run_date": latest.isoformat(), "segments": sorted({r["segment"] for r in rows})}
+    return {"run_date": latest, "segments": sorted({r["segment"] for r in rows})}
 
 
 def person_scores(cfg: CdpConfig, person_id: str) -> dict[str, Any] | None:

@@ -7,7 +7,11 @@ roles in ``profiles.sources`` (plus any other source a survivorship group names)
 - ``gold.customer_profiles``: the whole table is overwritten by each run (one row per
   person, ``run_date`` says as of when), so a re-run never duplicates; rows are range-
   partitioned and sorted by ``person_id`` so that a look-up by id reads one small file;
-- ``gold.kpis``: the rows of ``run_date`` are replaced (overwrite where run_date = ...).
+- ``gold.kpis``: the rows of ``run_date`` are replaced (overwrite where run_date = ...);
+- ``gold.person_activity``: the latest ``profiles.activity_items`` records of each person per
+  activity kind (orders, till receipts, web events, e-mail events, tickets), overwritten by
+  each run and laid out by ``person_id`` (:mod:`cdp_spark.storage.layout`), so that the
+  look-up reads one small file instead of scanning the silver tables.
 
 Example:
     >>> report = run_profiles(RunContext.create(cfg, run_date=date(2026, 3, 1)))  # doctest: +SKIP
@@ -17,13 +21,15 @@ Example:
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
+from cdp_spark.config import CdpConfig
 from cdp_spark.errors import CdpError
 from cdp_spark.ingest import ensure_table
 from cdp_spark.pipeline import RunContext, StageReport
@@ -32,19 +38,20 @@ from cdp_spark.profiles.build import (
     build_customer_profiles,
     profile_schema,
     run_end,
+    with_person,
 )
 from cdp_spark.profiles.kpis import KPI_SCHEMA, KPIS_TABLE, build_kpis, previous_lifecycle
+from cdp_spark.profiles.lookup import ACTIVITY, ACTIVITY_TABLE
 from cdp_spark.profiles.profile_config import LIFECYCLE_STAGES
 from cdp_spark.schemas import silver_table
 from cdp_spark.storage import Lakehouse
+from cdp_spark.storage.layout import serving_layout
 
 PROFILES_TABLE = "gold.customer_profiles"
 CLUSTERS_TABLE = "gold.identity_clusters"
 IDENTIFIERS_TABLE = "gold.identity_identifiers"
 SCORES_TABLE = "gold.scored_profiles"
 CONSENT_TABLES = ("silver.consent_history", "silver.consent")
-# Rows per output file of gold.customer_profiles: small files keep a look-up by id cheap.
-ROWS_PER_FILE = 250_000
 
 
 def _read_if_exists(lake: Lakehouse, table: str) -> DataFrame | None:
@@ -118,9 +125,115 @@ def write_profiles(lake: Lakehouse, profiles: DataFrame, *, rows: int) -> Any:
             )
     else:
         ensure_table(lake, PROFILES_TABLE, schema)
-    files = max(1, math.ceil(rows / ROWS_PER_FILE))
-    ordered = profiles.repartitionByRange(files, "person_id").sortWithinPartitions("person_id")
-    return lake.overwrite(PROFILES_TABLE, ordered)
+    return lake.overwrite(PROFILES_TABLE, serving_layout(profiles, PROFILES_TABLE, rows=rows))
+
+
+def activity_schema(silver: Mapping[str, DataFrame], cfg: CdpConfig) -> T.StructType:
+    """Columns of ``gold.person_activity``: the keys, then every column the look-up shows.
+
+    A column shown for several kinds (``currency``, ``sku``, ``channel``) takes its type from
+    the first source that has it (string when the sources disagree or none has it).
+
+    Example:
+        >>> activity_schema(inputs.silver, cfg).fieldNames()[:5]           # doctest: +SKIP
+        ['person_id', 'activity', 'rank', 'occurred_at', 'record_id']
+    """
+    roles = cfg.profiles.sources.model_dump()
+    types: dict[str, T.DataType | None] = {}
+    for role, (_, columns) in ACTIVITY.items():
+        frame = silver.get(roles.get(role) or "")
+        present = {f.name: f.dataType for f in frame.schema.fields} if frame is not None else {}
+        for c in columns:
+            got, before = present.get(c), types.get(c)
+            if before is None:
+                types[c] = got
+            elif got is not None and got != before:
+                types[c] = T.StringType()
+    return T.StructType(
+        [
+            T.StructField("person_id", T.StringType(), False),
+            T.StructField("activity", T.StringType(), False),  # a key of lookup.ACTIVITY
+            T.StructField("rank", T.IntegerType(), False),  # 1 = the newest
+            T.StructField("occurred_at", T.TimestampType(), True),
+            T.StructField("record_id", T.StringType(), False),
+            *[T.StructField(c, t or T.StringType(), True) for c, t in types.items()],
+        ]
+    )
+
+
+def build_person_activity(inputs: ProfileInputs, cfg: CdpConfig, *, limit: int) -> DataFrame:
+    """The ``limit`` latest records per person and activity kind, newest first (``rank`` 1).
+
+    Records are the silver rows of each role's source joined to their person through
+    ``gold.identity_clusters``, as the look-up used to read them; records without a time come
+    last, ties are broken by ``record_id``.
+
+    Example:
+        >>> build_person_activity(inputs, cfg, limit=10).where("rank = 1").count()
+        ...                                                                 # doctest: +SKIP
+        2143
+    """
+    schema = activity_schema(inputs.silver, cfg)
+    roles = cfg.profiles.sources.model_dump()
+    parts: list[DataFrame] = []
+    for role, (time_col, _) in ACTIVITY.items():
+        source = roles.get(role) or ""
+        frame = inputs.silver.get(source)
+        declared = cfg.sources.get(source)
+        if frame is None or declared is None or not declared.keys:
+            continue
+        rows = with_person(frame, inputs.clusters, source, declared.keys)
+        newest = Window.partitionBy("person_id").orderBy(
+            F.col(time_col).desc_nulls_last(), F.col("record_id")
+        )
+        rows = (
+            rows.withColumn("activity", F.lit(role))
+            .withColumn("occurred_at", F.col(time_col).cast("timestamp"))
+            .withColumn("rank", F.row_number().over(newest))
+            .where(F.col("rank") <= limit)
+        )
+        parts.append(
+            rows.select(
+                *[
+                    (F.col(f.name) if f.name in rows.columns else F.lit(None))
+                    .cast(f.dataType)
+                    .alias(f.name)
+                    for f in schema.fields
+                ]
+            )
+        )
+    if not parts:
+        spark = inputs.clusters.sparkSession
+        return spark.createDataFrame([], schema)
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def write_person_activity(lake: Lakehouse, activity: DataFrame, *, rows: int) -> Any:
+    """Overwrite ``gold.person_activity``, laid out by ``person_id`` for the look-up.
+
+    A table written with other columns (the sources or the look-up's columns changed) is
+    an error with the folder to remove, as for the profiles.
+
+    Example:
+        >>> write_person_activity(lake, activity, rows=9120).rows_written    # doctest: +SKIP
+        9120
+    """
+    if lake.exists(ACTIVITY_TABLE):
+        present = lake.read(ACTIVITY_TABLE).schema
+        before = [(f.name, f.dataType.simpleString()) for f in present.fields]
+        now = [(f.name, f.dataType.simpleString()) for f in activity.schema.fields]
+        if before != now:
+            raise CdpError(
+                f"{ACTIVITY_TABLE} exists with other columns "
+                f"(changed: {sorted(set(before) ^ set(now))[:6]})",
+                hint=f"remove the folder {lake.path(ACTIVITY_TABLE)} so the next run recreates it",
+            )
+    else:
+        ensure_table(lake, ACTIVITY_TABLE, activity.schema)
+    return lake.overwrite(ACTIVITY_TABLE, serving_layout(activity, ACTIVITY_TABLE, rows=rows))
 
 
 def run_profiles(ctx: RunContext, **options: Any) -> StageReport:
@@ -157,6 +270,18 @@ def run_profiles(ctx: RunContext, **options: Any) -> StageReport:
     finally:
         profiles.unpersist()
 
+    ctx.progress(f"profiles: latest activity per person into {ACTIVITY_TABLE}")
+    # On local disk, not the heap: at 100k customers this is millions of rows, and the range
+    # layout reads its input twice (a sample for the bounds, then the write).
+    activity = build_person_activity(inputs, cfg, limit=cfg.profiles.activity_items).persist(
+        StorageLevel.DISK_ONLY
+    )
+    try:
+        activity_rows = activity.count()
+        write_person_activity(lake, activity, rows=activity_rows)
+    finally:
+        activity.unpersist()
+
     rows = [
         {
             "lifecycle_stage": stage,
@@ -176,6 +301,7 @@ def run_profiles(ctx: RunContext, **options: Any) -> StageReport:
             "customer_equity": figures.get("customer_equity"),
             "unconverted_amounts": unconverted,
             "profiles_version": written.version,
+            "activity_rows": activity_rows,
         },
         rows=rows,
     )
