@@ -3,9 +3,10 @@
 Takes a data set written by ``cdp generate`` (``--data``), and in a work folder of its own:
 
 1. **backfill**: a landing folder holding every file dated before ``--daily-day`` (symlinks, so
-   nothing is copied), then every stage of ``cdp run all`` with run date ``--daily-day``;
+   nothing is copied), then every stage of ``cdp run all`` with the day before as run date
+   (the run date is the last day processed, as the DAG's ``{{ ds }}``);
 2. **daily**: the files of ``--daily-day`` land (plus any late files dated that day), and the
-   stages of the ``cdp_daily`` DAG run with the next day's run date: the incremental run a
+   stages of the ``cdp_daily`` DAG run with that day as run date: the incremental run a
    scheduler makes every morning;
 3. **identity accuracy**: ``cdp identity-eval``'s pairwise scores against ``_truth/records.csv``.
 
@@ -165,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(cfg)
     print(f"spark session: {time.perf_counter() - began:.1f} s")
     ctx = RunContext.create(
-        cfg, run_date=args.daily_day, spark=spark, progress=lambda m: print(f"    {m}", flush=True)
+        cfg,
+        run_date=args.daily_day - timedelta(days=1),
+        spark=spark,
+        progress=lambda m: print(f"    {m}", flush=True),
     )
     backfill = stage_names() if args.backfill_stages == ["all"] else args.backfill_stages
     run_phase("backfill", backfill, ctx)
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ndaily: {n} files of {args.daily_day} landed")
     ctx = RunContext.create(
         cfg,
-        run_date=args.daily_day + timedelta(days=1),
+        run_date=args.daily_day,
         spark=spark,
         progress=lambda m: print(f"    {m}", flush=True),
     )
