@@ -38,6 +38,7 @@ from pyspark.sql.types import (
 from cdp_spark.ml.features import FEATURES_TABLE, write_features
 from cdp_spark.ml.monitoring import MONITORING_SCHEMA, MONITORING_TABLE, drift_rows
 from cdp_spark.ml.train import MODELS, REFERENCE_ARTIFACT, configure_mlflow
+from cdp_spark.storage.layout import serving_layout
 
 if TYPE_CHECKING:
     from cdp_spark.pipeline import RunContext, StageReport
@@ -208,7 +209,9 @@ def run_score(ctx: RunContext, score_date: date | None = None) -> StageReport:
         out_cols.append(F.lit(day).cast("date").alias("score_date"))
         _ensure(lake, SCORED_TABLE, SCORED_SCHEMA, ["score_date"])
         where = f"score_date = DATE'{day.isoformat()}'"
-        result = lake.overwrite(SCORED_TABLE, scored.select(*out_cols), where=where)
+        # Sorted by person_id within the score date: the look-up reads one file of it.
+        laid_out = serving_layout(scored.select(*out_cols), SCORED_TABLE, rows=scored.count())
+        result = lake.overwrite(SCORED_TABLE, laid_out, where=where)
 
         monitoring = monitor(ctx, scored, champions, day)
     finally:

@@ -53,6 +53,7 @@ from cdp_spark.profiles.expressions import (
     validate_expression,
 )
 from cdp_spark.storage import Lakehouse
+from cdp_spark.storage.layout import serving_layout
 
 PROFILES_TABLE = "gold.customer_profiles"
 SCORES_TABLE = "gold.scored_profiles"
@@ -462,7 +463,9 @@ def run_segments(ctx: RunContext, *, segments: Sequence[str] | None = None) -> S
         where = segment_where(day, list(exprs))
         # Changes first: they are computed from the membership table before today's write.
         lake.overwrite(CHANGES_TABLE, changes, where=where)
-        lake.overwrite(MEMBERSHIP_TABLE, current, where=where)
+        # Sorted by person_id within the run date: the look-up reads one file of it.
+        laid_out = serving_layout(current, MEMBERSHIP_TABLE, rows=current.count())
+        lake.overwrite(MEMBERSHIP_TABLE, laid_out, where=where)
         counts = _counts(current, changes)
         changes.unpersist()
     finally:
