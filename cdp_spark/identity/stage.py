@@ -80,6 +80,7 @@ from cdp_spark.identity.tables import (
 from cdp_spark.ingest import ensure_table
 from cdp_spark.pipeline import RunContext, StageReport
 from cdp_spark.storage import Lakehouse
+from cdp_spark.storage.layout import serving_layout
 
 KEYS = ["source", "record_id"]
 
@@ -350,8 +351,23 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
     _write_history(ctx, events, run_id, now)
     if mode == "full":
         lake.overwrite(EDGES_TABLE, new_edges.select(*EDGES_SCHEMA.fieldNames()))
-        lake.overwrite(CLUSTERS_TABLE, gold.select(*CLUSTERS_SCHEMA.fieldNames()))
-        lake.overwrite(IDENTIFIERS_TABLE, identifiers.select(*IDENTIFIERS_SCHEMA.fieldNames()))
+        # Laid out by the look-up keys (cdp profile). gold is checkpointed, so its count is
+        # cheap; it stands in for the identifiers' count too (it only sets the file count).
+        records = gold.count()
+        lake.overwrite(
+            CLUSTERS_TABLE,
+            serving_layout(
+                gold.select(*CLUSTERS_SCHEMA.fieldNames()), CLUSTERS_TABLE, rows=records
+            ),
+        )
+        lake.overwrite(
+            IDENTIFIERS_TABLE,
+            serving_layout(
+                identifiers.select(*IDENTIFIERS_SCHEMA.fieldNames()),
+                IDENTIFIERS_TABLE,
+                rows=records,
+            ),
+        )
         lake.overwrite(REVIEW_TABLE, review.select(*REVIEW_SCHEMA.fieldNames()))
     else:
         _write_incremental(
