@@ -414,10 +414,17 @@ def _corroboration_attributes(ctx: RunContext) -> DataFrame | None:
     if not ctx.lake.exists(table):
         return ctx.spark.createDataFrame([], ATTRIBUTES_SCHEMA)
     silver = ctx.lake.read(table)
-    if "name_key" not in silver.columns and "last_name" not in silver.columns:
+    names = {"name_key", "first_name", "middle_name", "last_name"}
+    if not names & set(silver.columns):
         raise CdpError(
             f"identity.corroborate_shared compares names, and {table} has none",
             hint="set identity.corroborate_shared.enabled: false, or name a source with names",
+        )
+    if "date_of_birth" in corroborate.attributes and "date_of_birth" not in silver.columns:
+        # Silently comparing names alone would join namesakes the user meant to keep apart.
+        raise CdpError(
+            f"identity.corroborate_shared compares birth dates, and {table} has no date_of_birth",
+            hint="drop date_of_birth from identity.corroborate_shared.attributes",
         )
     records = records_of_source(silver, name, ctx.cfg.sources[name])
     return person_attributes(records, corroborate).localCheckpoint()
@@ -478,10 +485,14 @@ def _incremental_scope(
         .distinct()
     )
     unchanged = scope.join(changed, KEYS, "left_anti")
+    # Both sides materialised before the union: with every source changed (a daily run at 100k
+    # customers), Spark 4.2's constraint propagation failed on this union's plan
+    # (NoSuchElementException: key not found: id_type#..., UnionBase.rewriteConstraints).
     links = (
         old_links.join(unchanged, ["source", "record_id"], "left_semi")
         .select(*LINKS_SCHEMA.fieldNames())
-        .unionByName(changes.links.select(*LINKS_SCHEMA.fieldNames()))
+        .localCheckpoint()
+        .unionByName(changes.links.select(*LINKS_SCHEMA.fieldNames()).localCheckpoint())
     )
     unchanged_recs = unchanged.select("rec")
     pairs = (
