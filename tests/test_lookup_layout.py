@@ -240,3 +240,33 @@ def test_cdp_optimize_keeps_the_rows_and_is_idempotent(
     wrong = runner.invoke(app, ["optimize", "gold.kpis"])
     assert wrong.exit_code != 0
     assert "no serving layout for gold.kpis" in wrong.output
+
+
+def test_a_value_longer_than_the_logs_string_bounds_is_found(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # The log keeps no maximum for strings over 32 characters; delta-rs's own dataset turned
+    # that into `id_value <= null` and the look-up found nobody.
+    long_email = "a.very.long.address.of.a.customer@example-shop.ru"
+    lake = open_lakehouse(spark, str(tmp_path), engine="delta-rs")
+    idents = spark.createDataFrame(
+        [("email", "anna@x.ru", "P1"), ("email", long_email, "P2")],
+        "id_type string, id_value string, person_id string",
+    )
+    lake.create("gold.identity_identifiers", idents.schema)
+    lake.overwrite("gold.identity_identifiers", idents.coalesce(1))
+    cfg = profiles_config(tmp_path)
+    found = read_rows(
+        cfg,
+        "gold.identity_identifiers",
+        filter=(pc.field("id_type") == "email") & (pc.field("id_value") == long_email),
+        columns=["person_id"],
+    )
+    assert found == [{"person_id": "P2"}]
+    none = read_rows(
+        cfg,
+        "gold.identity_identifiers",
+        filter=pc.field("id_value") == "zzz",
+        columns=["person_id"],
+    )
+    assert none == []

@@ -185,13 +185,75 @@ def read_rows(
         dt = DeltaTable(table_uri(cfg, table))
     except TableNotFoundError:
         return None
-    dataset = dt.to_pyarrow_dataset()
+    dataset = pruned_dataset(dt)
     present = set(dataset.schema.names)
     cols = [c for c in columns if c in present] if columns is not None else None
     arrow = dataset.to_table(filter=filter, columns=cols)
     rows: list[dict[str, Any]] = arrow.to_pylist()
     del arrow, dataset, dt  # no Arrow buffers of delta-rs may outlive the call (arrow#34314)
     return rows
+
+
+def pruned_dataset(dt: Any) -> Any:
+    """A pyarrow dataset of a Delta table whose files are skipped by the log's statistics.
+
+    ``DeltaTable.to_pyarrow_dataset()`` (deltalake 1.6) turns a missing maximum into
+    ``column <= null``, which excludes the file from *any* filter on that column: the lakehouse
+    leaves out the maximum of a string longer than 32 characters (a cut one is no upper
+    bound), so a look-up by a long e-mail or a UUID silently found nothing. Here each file's
+    guarantee uses only the bounds the log has (string, integer and date columns) and its
+    partition values.
+
+    Example:
+        >>> pruned_dataset(DeltaTable(uri)).to_table(filter=pc.field("person_id") == "P1")
+        ...                                                                # doctest: +SKIP
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    base = dt.to_pyarrow_dataset()
+    fragments = {f.path: f for f in base.get_fragments()}
+    if not fragments:
+        return base
+    schema = base.schema
+    actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+    bounded = {
+        f.name
+        for f in schema
+        if pa.types.is_string(f.type) or pa.types.is_integer(f.type) or pa.types.is_date(f.type)
+    }
+    rebuilt = []
+    for action in actions:
+        fragment = next((f for path, f in fragments.items() if path.endswith(action["path"])), None)
+        if fragment is None:  # a path form we do not know: keep delta-rs's own fragments
+            return base
+        terms = []
+        for key, value in action.items():
+            kind, _, column = key.partition(".")
+            if column not in schema.names:
+                continue
+            typed = schema.field(column).type
+            if kind == "partition":
+                terms.append(
+                    pc.field(column).is_null()
+                    if value is None
+                    else pc.field(column) == pa.scalar(value).cast(typed)
+                )
+            elif kind in ("min", "max") and value is not None and column in bounded:
+                bound = pa.scalar(value).cast(typed)
+                side = pc.field(column) >= bound if kind == "min" else pc.field(column) <= bound
+                terms.append(side | pc.field(column).is_null())
+        guarantee = terms[0] if terms else pc.scalar(True)
+        for term in terms[1:]:
+            guarantee = guarantee & term
+        rebuilt.append(
+            base.format.make_fragment(
+                fragment.path, fragment.filesystem, partition_expression=guarantee
+            )
+        )
+    filesystem = next(iter(fragments.values())).filesystem
+    return ds.FileSystemDataset(rebuilt, schema, base.format, filesystem)
 
 
 def read_frame(cfg: CdpConfig, table: str, columns: Sequence[str] | None = None) -> Any:
