@@ -12,7 +12,7 @@ a cluster), with
 
 * `--run-date {{ ds }}`: the day the run processes. The schedule has daily data intervals, so
   the run created just after midnight of 2026-03-02 has `ds` = 2026-03-01; a manual
-  `airflow dags trigger cdp_daily -e 2026-03-01` processes 2026-03-01 too.
+  `airflow dags trigger cdp_daily -l 2026-03-01` processes 2026-03-01 too.
 * `--conf-profile`: the `conf_profile` param of the run if given, else the Airflow Variable
   `cdp_conf_profile`, else `local`.
 
