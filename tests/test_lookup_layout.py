@@ -25,6 +25,7 @@ from cdp_spark.pipeline import RunContext
 from cdp_spark.profiles.lookup import (
     ACTIVITY,
     CLUSTERS_TABLE,
+    LOOKUP_KEYS,
     _isin,
     _plain,
     lookup_profile,
@@ -270,3 +271,9 @@ def test_a_value_longer_than_the_logs_string_bounds_is_found(
         columns=["person_id"],
     )
     assert none == []
+
+
+def test_the_lookup_prunes_on_the_keys_the_layout_sorts_by() -> None:
+    # lookup.py repeats the keys (it must not import pyspark through the layout module).
+    assert {t: SERVING_TABLES[t].keys for t in LOOKUP_KEYS} == LOOKUP_KEYS
+    assert set(LOOKUP_KEYS) == set(SERVING_TABLES)

@@ -46,6 +46,17 @@ CLUSTERS_TABLE = "gold.identity_clusters"
 SEGMENTS_TABLE = "gold.segment_membership"
 SCORES_TABLE = "gold.scored_profiles"
 ACTIVITY_TABLE = "gold.person_activity"
+# The look-up key of each table it reads, as cdp_spark.storage.layout sorts them (repeated
+# here because that module imports pyspark, and the look-up must not): files are pruned on
+# these columns only, which keeps opening a table of many files cheap.
+LOOKUP_KEYS: dict[str, tuple[str, ...]] = {
+    IDENTIFIERS_TABLE: ("id_type", "id_value"),
+    CLUSTERS_TABLE: ("person_id",),
+    PROFILES_TABLE: ("person_id",),
+    ACTIVITY_TABLE: ("person_id",),
+    SCORES_TABLE: ("person_id",),
+    SEGMENTS_TABLE: ("person_id",),
+}
 
 # What the screen shows of each activity source: (role, time column, columns).
 ACTIVITY: dict[str, tuple[str, list[str]]] = {
@@ -185,7 +196,7 @@ def read_rows(
         dt = DeltaTable(table_uri(cfg, table))
     except TableNotFoundError:
         return None
-    dataset = pruned_dataset(dt)
+    dataset = pruned_dataset(dt, LOOKUP_KEYS.get(table))
     present = set(dataset.schema.names)
     cols = [c for c in columns if c in present] if columns is not None else None
     arrow = dataset.to_table(filter=filter, columns=cols)
@@ -194,15 +205,15 @@ def read_rows(
     return rows
 
 
-def pruned_dataset(dt: Any) -> Any:
+def pruned_dataset(dt: Any, prune_on: Sequence[str] | None = None) -> Any:
     """A pyarrow dataset of a Delta table whose files are skipped by the log's statistics.
 
     ``DeltaTable.to_pyarrow_dataset()`` (deltalake 1.6) turns a missing maximum into
     ``column <= null``, which excludes the file from *any* filter on that column: the lakehouse
     leaves out the maximum of a string longer than 32 characters (a cut one is no upper
     bound), so a look-up by a long e-mail or a UUID silently found nothing. Here each file's
-    guarantee uses only the bounds the log has (string, integer and date columns) and its
-    partition values.
+    guarantee uses only the bounds the log has (string, integer and date columns; only the
+    ``prune_on`` columns when given) and its partition values.
 
     Example:
         >>> pruned_dataset(DeltaTable(uri)).to_table(filter=pc.field("person_id") == "P1")
@@ -221,11 +232,12 @@ def pruned_dataset(dt: Any) -> Any:
     bounded = {
         f.name
         for f in schema
-        if pa.types.is_string(f.type) or pa.types.is_integer(f.type) or pa.types.is_date(f.type)
+        if (pa.types.is_string(f.type) or pa.types.is_integer(f.type) or pa.types.is_date(f.type))
+        and (prune_on is None or f.name in prune_on)
     }
     rebuilt = []
     for action in actions:
-        fragment = next((f for path, f in fragments.items() if path.endswith(action["path"])), None)
+        fragment = fragments.get(action["path"])
         if fragment is None:  # a path form we do not know: keep delta-rs's own fragments
             return base
         terms = []

@@ -30,6 +30,10 @@ from cdp_spark.storage.base import Lakehouse, WriteResult
 # Rows per output file: one file of a few MB is read per look-up (tens of milliseconds),
 # and even 68M rows of gold.identity_clusters (1M customers) stay a few hundred log entries.
 ROWS_PER_FILE = 250_000
+# gold.customer_profiles is wide (~60 columns) and a look-up decodes a whole file (one row
+# group): smaller files. Not smaller still: delta-rs builds every file's fragment on each
+# look-up, so the file count costs too (100 files ~ 0.1 s).
+WIDE_ROWS_PER_FILE = 100_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class ServingTable:
 
     keys: tuple[str, ...]
     partition: str | None = None
+    rows_per_file: int = ROWS_PER_FILE
 
     @property
     def sort_columns(self) -> tuple[str, ...]:
@@ -52,7 +57,7 @@ class ServingTable:
 SERVING_TABLES: dict[str, ServingTable] = {
     "gold.identity_identifiers": ServingTable(("id_type", "id_value")),
     "gold.identity_clusters": ServingTable(("person_id",)),
-    "gold.customer_profiles": ServingTable(("person_id",)),
+    "gold.customer_profiles": ServingTable(("person_id",), rows_per_file=WIDE_ROWS_PER_FILE),
     "gold.person_activity": ServingTable(("person_id",)),
     "gold.scored_profiles": ServingTable(("person_id",), partition="score_date"),
     "gold.segment_membership": ServingTable(("person_id",), partition="run_date"),
@@ -60,9 +65,11 @@ SERVING_TABLES: dict[str, ServingTable] = {
 
 
 def serving_layout(
-    df: DataFrame, table: str, *, rows: int, rows_per_file: int = ROWS_PER_FILE
+    df: DataFrame, table: str, *, rows: int, rows_per_file: int | None = None
 ) -> DataFrame:
     """``df`` range-partitioned into files of about ``rows_per_file`` rows, sorted by the key.
+
+    ``rows_per_file`` defaults to the table's own (:data:`SERVING_TABLES`).
 
     ``rows`` is how many rows ``df`` has (a count the caller already made, or an estimate):
     it only sets the number of files. Within a date partition the key ranges of the files
@@ -81,7 +88,7 @@ def serving_layout(
             f"{table} has no serving layout",
             hint=f"tables with one: {', '.join(sorted(SERVING_TABLES))}",
         )
-    files = max(1, math.ceil(rows / max(1, rows_per_file)))
+    files = max(1, math.ceil(rows / max(1, rows_per_file or spec.rows_per_file)))
     cols = spec.sort_columns
     return df.repartitionByRange(files, *cols).sortWithinPartitions(*cols)
 
@@ -104,7 +111,7 @@ class OptimizeResult:
 
 
 def optimize_serving(
-    lake: Lakehouse, table: str, *, rows_per_file: int = ROWS_PER_FILE
+    lake: Lakehouse, table: str, *, rows_per_file: int | None = None
 ) -> OptimizeResult:
     """Rewrite ``table`` into its serving layout: the same rows, one overwrite commit.
 
