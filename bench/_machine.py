@@ -21,3 +21,16 @@ def cpu_model() -> str:
 def ram_gib() -> float:
     """Physical memory in GiB."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. ``"6.21 7.02 8.90"``."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_line() -> str:
+    """One line naming the machine and how busy it is, printed first by the bench scripts."""
+    return (
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, {ram_gib():.0f} GiB RAM; "
+        f"load average {load_average()}"
+    )

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
-from _machine import cpu_model, ram_gib
+from _machine import load_average, machine_line
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -37,10 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default="local[*]", help="the spark_default connection")
     parser.add_argument("--shuffle-partitions", default="4", help="the local profile's value")
     args = parser.parse_args(argv)
-    print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores, {ram_gib():.0f} GiB RAM; "
-        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+    print(machine_line())
     env = _env(args.base)
     env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": args.master})
     env["CDP__SPARK__SHUFFLE_PARTITIONS"] = args.shuffle_partitions
@@ -74,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cdp_daily {args.run_date}: {result['state']} in {wall:.0f} s wall")
     for task, seconds in sorted(result["seconds"].items(), key=lambda kv: kv[0]):
         print(f"  {task:<28} {result['tasks'][task]:<8} {seconds or 0:8.1f} s")
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
     return 0 if result["state"] == "success" else 1
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _machine import cpu_model, ram_gib
+from _machine import machine_line
 from bench_ingest import PeakRss, cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -138,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="reuse --work if it exists")
     args = parser.parse_args(argv)
 
-    print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores, {ram_gib():.0f} GiB RAM; "
-        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+    print(machine_line())
     if args.lakehouse:
         return stages_only(args)
     if not (args.data and args.work and args.daily_day):

@@ -29,7 +29,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _machine import cpu_model, ram_gib
+from _machine import machine_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -96,10 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
-    print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores, {ram_gib():.0f} GiB RAM; "
-        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+    print(machine_line())
     shutil.rmtree(args.work, ignore_errors=True)
     root = args.work / "lakehouse"
     cfg = load_config(overrides={"storage.root": str(root), "mlflow.tracking_uri": args.mlflow_uri})
