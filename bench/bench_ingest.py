@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing", type=Path, default=None, help="use these files, no generate")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "ingest")
     parser.add_argument("--master", default="local[*]")
+    parser.add_argument("--driver-memory", default=None, help="e.g. 10g (default: the profile's)")
     parser.add_argument("--keep", action="store_true", help="keep the output folder")
     args = parser.parse_args(argv)
 
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             "storage.root": str(args.out / "lake"),
             "paths.landing": str(landing),
             "spark.master": args.master,
+            **({"spark.driver_memory": args.driver_memory} if args.driver_memory else {}),
         },
     )
     print(f"landing: {landing} ({size / 2**20:,.0f} MiB, {len(cfg.sources)} sources)")
