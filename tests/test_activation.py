@@ -211,6 +211,9 @@ def make_ctx(spark: SparkSession, test_config: CdpConfig, tmp_path: Path, day: d
             },
             "activation": ActivationConfig.model_validate({"destinations": DESTINATIONS}),
             "paths": test_config.paths.model_copy(update={"exports": str(tmp_path / "exports")}),
+            "privacy": test_config.privacy.model_copy(
+                update={"raw_pii_destinations": ["esp", "esp_pq", "sms"]}
+            ),
         }
     )
     lake = open_lakehouse(spark, str(tmp_path / "lake"), engine="delta-rs")
@@ -403,6 +406,27 @@ def test_publish_pairs_refuses_unknown_names(
         publish_pairs(cfg, segments=["nope"])
     with pytest.raises(CdpError, match="not declared in conf: later -> ads"):
         publish_pairs(cfg, segments=["later"], destinations=["ads"])
+
+
+def test_publish_refuses_raw_pii_to_an_undeclared_destination(
+    spark: SparkSession, test_config: CdpConfig, tmp_path: Path
+) -> None:
+    cfg = make_ctx(spark, test_config, tmp_path, D1).cfg
+    cfg = cfg.model_copy(
+        update={"privacy": cfg.privacy.model_copy(update={"raw_pii_destinations": ["esp_pq"]})}
+    )
+    with pytest.raises(CdpError, match=r"'esp' exports raw personal data \(email, first_name\)"):
+        publish_pairs(cfg, destinations=["esp"])
+    with pytest.raises(CdpError, match=r"'sms' exports raw personal data \(phone\)"):
+        publish_pairs(cfg, segments=["vip"], destinations=["sms"])
+    # Declared, hashed-only and PII-free destinations pass.
+    assert publish_pairs(cfg, destinations=["esp_pq", "feed", "ads"]) == [
+        ("vip", "esp_pq"),
+        ("vip", "ads"),
+        ("vip", "feed"),
+    ]
+    # The shipped conf declares its ESP and SMS destinations.
+    assert publish_pairs(test_config)
 
 
 def test_publish_without_consent_table_fails_closed(

@@ -50,6 +50,7 @@ from cdp_spark.config import CdpConfig
 from cdp_spark.errors import CdpError
 from cdp_spark.ingest import ensure_table
 from cdp_spark.pipeline import RunContext, StageReport
+from cdp_spark.privacy.pii import exportable_columns
 from cdp_spark.profiles.config import (
     ConsentRule,
     DeltaDestination,
@@ -312,7 +313,9 @@ def publish_pairs(
     narrowed to ``segments`` and ``destinations`` when given.
 
     Raises:
-        ActivationError: an unknown name, or a pair the configuration does not declare.
+        ActivationError: an unknown name, a pair the configuration does not declare, or a
+            destination exporting raw PII columns without being listed in
+            ``privacy.raw_pii_destinations``.
 
     Example:
         >>> publish_pairs(cfg, segments=["at_risk_high_value"])          # doctest: +SKIP
@@ -349,6 +352,8 @@ def publish_pairs(
                 )
             if destinations is None or dest in destinations:
                 pairs.append((seg, dest))
+    for dest in dict.fromkeys(d for _, d in pairs):
+        _check_raw_pii(cfg, dest)
     if segments and destinations:
         missing = [(s, d) for s in segments for d in destinations if (s, d) not in pairs]
         if missing:
@@ -505,6 +510,19 @@ def _publish_feed(
     finally:
         changes.unpersist()
     return rows, dest.table
+
+
+def _check_raw_pii(cfg: CdpConfig, dest: str) -> None:
+    """Refuse a destination whose columns hold raw PII it is not declared to receive."""
+    columns = list(getattr(cfg.activation.destinations[dest], "columns", []))
+    allowed = set(exportable_columns(cfg, dest, columns))
+    raw = [c for c in columns if c not in allowed]
+    if raw:
+        raise ActivationError(
+            f"destination {dest!r} exports raw personal data ({', '.join(raw)}) but is not "
+            "listed in privacy.raw_pii_destinations",
+            hint="list it there (conf/privacy.yaml) if it may receive them, or drop the columns",
+        )
 
 
 def _check_columns(audience: DataFrame, columns: Sequence[str], segment: str, dest: str) -> None:
