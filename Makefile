@@ -53,6 +53,9 @@ lint: env
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The self-contained benchmarks (each makes its own data). The others take a data set or a
+# lakehouse (bench_pipeline, bench_ingest --landing, bench_profiles, bench_lookup_scale, ...):
+# docs/benchmarks.md gives the command behind each figure.
 bench: env
 	$(BIN)/python bench/bench_session.py
 	$(BIN)/python bench/bench_delta_write.py

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         order = ["parquet", "delta"] if run % 2 == 0 else ["delta", "parquet"]
         for name in order:
             write_path = write_parquet if name == "parquet" else write_delta
-            results[name].append(timed(lambda w=write_path, r=run: w(f"run{r}")))
+            results[name].append(timed(partial(write_path, f"run{run}")))
 
     parquet_bytes = folder_bytes(str(scratch / "parquet" / "run0"))
     delta_bytes = folder_bytes(lake.path("bronze.bench_run0"))

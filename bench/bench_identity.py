@@ -36,7 +36,7 @@ from typing import Any
 from pyspark.sql import functions as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_model, ram_gib  # type: ignore[import-not-found]
+from _machine import cpu_model, ram_gib
 
 from cdp_spark.config import load_config
 from cdp_spark.identity.graph import record_id_column, silver_record_table
@@ -89,7 +89,8 @@ def _hold_back(ctx: RunContext, share: float) -> dict[str, int]:
             continue
         df = ctx.lake.read(table).localCheckpoint()
         pick = F.abs(F.hash(record_id_column(ctx.cfg.sources[name].keys))) % buckets == 0
-        hi = df.agg(F.max("_batch_id")).first()[0] or 0
+        top = df.agg(F.max("_batch_id")).first()
+        hi = (top[0] if top is not None else None) or 0
         later = df.where(pick).withColumn("_batch_id", F.lit(hi + 1).cast("long"))
         later.write.mode("overwrite").parquet(str(Path(ctx.lake.root).parent / "held" / name))
         held[name] = later.count()
