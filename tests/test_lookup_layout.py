@@ -29,6 +29,7 @@ from cdp_spark.profiles.lookup import (
     _isin,
     _plain,
     lookup_profile,
+    pruned_dataset,
     read_rows,
     recent_activity,
     table_uri,
@@ -264,6 +265,16 @@ def test_a_value_longer_than_the_logs_string_bounds_is_found(
         columns=["person_id"],
     )
     assert found == [{"person_id": "P2"}]
+    # The same through the log's file pruning (`equal`), which must not read a missing
+    # maximum as "no value fits".
+    pruned = read_rows(
+        cfg,
+        "gold.identity_identifiers",
+        filter=(pc.field("id_type") == "email") & (pc.field("id_value") == long_email),
+        columns=["person_id"],
+        equal={"id_type": "email", "id_value": long_email},
+    )
+    assert pruned == [{"person_id": "P2"}]
     none = read_rows(
         cfg,
         "gold.identity_identifiers",
@@ -271,6 +282,27 @@ def test_a_value_longer_than_the_logs_string_bounds_is_found(
         columns=["person_id"],
     )
     assert none == []
+
+
+def test_equal_lists_only_the_files_whose_statistics_admit_the_value(tmp_path: Path) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    uri = str(tmp_path / "scores")
+    ranges = [["P10", "P11", "P12"], ["P20", "P21"], ["P30", "P31", "P32"]]
+    for ids in ranges:  # one file per append, disjoint person_id ranges
+        rows = pa.table({"person_id": ids, "score": [float(len(i)) for i in ids]})
+        write_deltalake(uri, rows, mode="append")
+    dt = DeltaTable(uri)
+    assert len(dt.file_uris()) == 3
+    hit = pruned_dataset(dt, ["person_id"], equal={"person_id": "P21"})
+    assert len(hit.files) == 1
+    assert hit.to_table(filter=pc.field("person_id") == "P21").column("person_id").to_pylist() == [
+        "P21"
+    ]
+    assert pruned_dataset(dt, ["person_id"], equal={"person_id": "P25"}).files == []
+    assert pruned_dataset(dt, ["person_id"], equal={"person_id": "P99"}).to_table().num_rows == 0
+    assert len(pruned_dataset(dt, ["person_id"]).files) == 3
 
 
 def test_the_lookup_prunes_on_the_keys_the_layout_sorts_by() -> None:

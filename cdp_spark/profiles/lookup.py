@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -180,8 +180,12 @@ def read_rows(
     *,
     filter: Any = None,
     columns: Sequence[str] | None = None,
+    equal: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]] | None:
     """Rows of ``table`` matching a pyarrow ``filter`` as dicts; None when the table is absent.
+
+    ``equal`` (string column -> value, a part of ``filter``) lets the Delta log's statistics
+    pick the files before any is opened (:func:`pruned_dataset`).
 
     Example:
         >>> import pyarrow.compute as pc
@@ -196,7 +200,7 @@ def read_rows(
         dt = DeltaTable(table_uri(cfg, table))
     except TableNotFoundError:
         return None
-    dataset = pruned_dataset(dt, LOOKUP_KEYS.get(table))
+    dataset = pruned_dataset(dt, LOOKUP_KEYS.get(table), equal=equal)
     present = set(dataset.schema.names)
     cols = [c for c in columns if c in present] if columns is not None else None
     arrow = dataset.to_table(filter=filter, columns=cols)
@@ -205,8 +209,14 @@ def read_rows(
     return rows
 
 
-def pruned_dataset(dt: Any, prune_on: Sequence[str] | None = None) -> Any:
+def pruned_dataset(
+    dt: Any, prune_on: Sequence[str] | None = None, *, equal: Mapping[str, str] | None = None
+) -> Any:
     """A pyarrow dataset of a Delta table whose files are skipped by the log's statistics.
+
+    With ``equal`` (string column -> value), only the files whose statistics admit those
+    values are listed at all (delta-rs's ``file_pruning_predicate``): building a fragment for
+    every file of a 1M-customer table cost more than reading the one file that matters.
 
     ``DeltaTable.to_pyarrow_dataset()`` (deltalake 1.6) turns a missing maximum into
     ``column <= null``, which excludes the file from *any* filter on that column: the lakehouse
@@ -223,7 +233,8 @@ def pruned_dataset(dt: Any, prune_on: Sequence[str] | None = None) -> Any:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    base = dt.to_pyarrow_dataset()
+    predicate = [(column, "=", value) for column, value in (equal or {}).items()]
+    base = dt.to_pyarrow_dataset(file_pruning_predicate=predicate or None)
     fragments = {f.path: f for f in base.get_fragments()}
     if not fragments:
         return base
@@ -238,8 +249,10 @@ def pruned_dataset(dt: Any, prune_on: Sequence[str] | None = None) -> Any:
     rebuilt = []
     for action in actions:
         fragment = fragments.get(action["path"])
-        if fragment is None:  # a path form we do not know: keep delta-rs's own fragments
-            return base
+        if fragment is None:
+            if predicate:  # a file the predicate left out
+                continue
+            return base  # a path form we do not know: keep delta-rs's own fragments
         terms = []
         for key, value in action.items():
             kind, _, column = key.partition(".")
@@ -264,6 +277,8 @@ def pruned_dataset(dt: Any, prune_on: Sequence[str] | None = None) -> Any:
                 fragment.path, fragment.filesystem, partition_expression=guarantee
             )
         )
+    if len(rebuilt) < len(fragments):  # some listed file has no add action we could match
+        return base
     filesystem = next(iter(fragments.values())).filesystem
     return ds.FileSystemDataset(rebuilt, schema, base.format, filesystem)
 
@@ -343,6 +358,7 @@ def resolve_person(
         IDENTIFIERS_TABLE,
         filter=_eq("id_type", kind) & _eq("id_value", value),
         columns=["person_id"],
+        equal={"id_type": kind, "id_value": value},
     )
     if rows is None:
         raise CdpError(f"{IDENTIFIERS_TABLE} does not exist", hint="run `cdp run identity` first")
@@ -369,6 +385,7 @@ def recent_activity(cfg: CdpConfig, person_id: str, limit: int) -> dict[str, lis
         ACTIVITY_TABLE,
         filter=_eq("person_id", person_id) & (pc_field("rank") <= limit),
         columns=["activity", "rank", *shown],
+        equal={"person_id": person_id},
     )
     if rows is None:
         raise CdpError(
@@ -446,6 +463,7 @@ def person_segments(cfg: CdpConfig, person_id: str) -> dict[str, Any] | None:
             SEGMENTS_TABLE,
             filter=_eq("person_id", person_id) & _eq("run_date", date.fromisoformat(latest)),
             columns=["segment"],
+            equal={"person_id": person_id},
         )
         or []
     )
@@ -459,7 +477,9 @@ def person_scores(cfg: CdpConfig, person_id: str) -> dict[str, Any] | None:
         >>> person_scores(cfg, "P1")["churn_decile"]                      # doctest: +SKIP
         7
     """
-    rows = read_rows(cfg, SCORES_TABLE, filter=_eq("person_id", person_id))
+    rows = read_rows(
+        cfg, SCORES_TABLE, filter=_eq("person_id", person_id), equal={"person_id": person_id}
+    )
     if not rows:
         return None
     latest = max(rows, key=lambda r: r.get("score_date") or date.min)
@@ -502,7 +522,9 @@ def lookup_profile(
         if found is None:
             return None
         person_id = found
-    rows = read_rows(cfg, PROFILES_TABLE, filter=_eq("person_id", person_id))
+    rows = read_rows(
+        cfg, PROFILES_TABLE, filter=_eq("person_id", person_id), equal={"person_id": person_id}
+    )
     if rows is None:
         raise CdpError(f"{PROFILES_TABLE} does not exist", hint="run `cdp run profiles` first")
     if not rows:
