@@ -46,6 +46,14 @@ REQUIRED_CONF = {
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
 
+# Defaults of the session we build; a profile's spark.conf may change them. They are fixed when
+# the JVM starts, so a reused session keeps its own.
+DEFAULT_CONF = {
+    # Record caches are DISK_ONLY (cdp_spark/caching.py). Uncompressed, the caches of one
+    # 1M-customer web-events batch filled 27 GB of disk; lz4 blocks are a fraction of that.
+    "spark.rdd.compress": "true",
+}
+
 
 @dataclass(frozen=True)
 class EngineReport:
@@ -100,6 +108,7 @@ def session_conf(cfg: CdpConfig) -> dict[str, str]:
         "spark.driver.memory": cfg.spark.driver_memory,
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": cfg.resolve(f"{cfg.storage.root}/_warehouse"),
+        **DEFAULT_CONF,
     }
     jars = spark_jars(cfg)
     if jars:

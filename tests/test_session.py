@@ -115,3 +115,10 @@ def test_job_start_fails_clearly_when_delta_spark_is_asked_for_without_its_jar(
     with pytest.raises(EngineUnavailableError) as err:
         RunContext.create(cfg, run_date=date(2026, 3, 1), spark=spark)
     assert "io.delta:delta-spark_4.2_2.13:" in f"{err.value} {err.value.hint}"
+
+
+def test_disk_caches_are_compressed_unless_the_profile_says_otherwise(spark: SparkSession) -> None:
+    # Record caches are DISK_ONLY; uncompressed, one 1M-customer batch filled the disk.
+    assert spark.sparkContext.getConf().get("spark.rdd.compress") == "true"
+    own = {"spark.rdd.compress": "false"}
+    assert session_conf(_cfg(**{"spark.conf": own}))["spark.rdd.compress"] == "false"
