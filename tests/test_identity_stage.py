@@ -16,7 +16,9 @@ from pyspark.testing import assertDataFrameEqual
 
 from cdp_spark.config import CdpConfig, StorageConfig
 from cdp_spark.identity.explain import explain_person, why
+from cdp_spark.identity.graph import EDGES_TABLE, LINKS_SCHEMA
 from cdp_spark.identity.metrics import pairwise_scores
+from cdp_spark.identity.repeats import repeat_records
 from cdp_spark.identity.stage import run_identity
 from cdp_spark.identity.tables import CLUSTERS_TABLE, HISTORY_TABLE, IDENTIFIERS_TABLE, LOG_TABLE
 from cdp_spark.pipeline import RunContext
@@ -74,8 +76,15 @@ def _crm(cid: str, email: str | None = None, phone: str | None = None) -> dict[s
     return {"customer_id": cid, "customer_id_norm": cid, "email_norm": email, "phone_e164": phone}
 
 
-def _web(eid: str, cookie: str, customer: str | None = None) -> dict[str, Any]:
-    return {"event_id": eid, "cookie_id_norm": cookie, "customer_id_norm": customer}
+def _web(
+    eid: str, cookie: str, customer: str | None = None, email: str | None = None
+) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "cookie_id_norm": cookie,
+        "customer_id_norm": customer,
+        "email_norm": email,
+    }
 
 
 def _order(oid: str, customer: str | None = None, guest: str | None = None) -> dict[str, Any]:
@@ -259,3 +268,166 @@ def test_log_records_watermarks(two_runs: dict[str, Any]) -> None:
         .collect()
     )
     assert {r["source"]: r["b"] for r in rows} == {"crm_contacts": 2, "orders": 2, "web_events": 2}
+
+
+# --- new records that repeat the graph (cdp_spark/identity/repeats.py) -----------------------
+
+
+def _links(spark: SparkSession, rows: list[tuple[str, str, str]]) -> DataFrame:
+    """Links from (record, node, rule); the record is web_events:<record>."""
+    return spark.createDataFrame(
+        [
+            ("web_events", r, f"rec:web_events:{r}", n, n.split(":")[0], rule, 1.0, None)
+            for r, n, rule in rows
+        ],
+        LINKS_SCHEMA,
+    )
+
+
+def test_repeat_records_takes_only_what_the_graph_already_holds(spark: SparkSession) -> None:
+    old = _links(
+        spark,
+        [
+            ("A1", "cookie_id:K1", "web_login"),
+            ("A1", "customer_id:C1", "web_login"),
+            ("A2", "cookie_id:K7", "web_login+corroborated"),
+            ("A2", "customer_id:C7", "web_login+corroborated"),
+        ],
+    )
+    new = _links(
+        spark,
+        [
+            ("N1", "cookie_id:K1", "web_visit"),  # one known value: a repeat
+            ("N2", "cookie_id:K1", "web_login"),  # a pair held together before: a repeat
+            ("N2", "customer_id:C1", "web_login"),
+            ("N3", "cookie_id:K1", "web_login"),  # a pair never held together
+            ("N3", "email:i@x.ru", "web_login"),
+            ("N4", "cookie_id:K9", "web_visit"),  # an unknown value
+            ("N5", "cookie_id:K2", "web_visit"),  # values of two persons
+            ("N5", "customer_id:C1", "web_login"),
+            ("N6", "cookie_id:K7", "web_visit"),  # kept by corroboration
+            ("N7", "cookie_id:K3", "web_visit"),  # a person of a split cluster
+            ("N8", "cookie_id:K1", "web_login"),  # three values
+            ("N8", "customer_id:C1", "web_login"),
+            ("N8", "email:i@x.ru", "web_login"),
+            ("N9", "group:T1", "pos_receipt"),  # a receipt group
+        ],
+    )
+    identifiers = spark.createDataFrame(
+        [
+            ("cookie_id:K1", "P1"),
+            ("customer_id:C1", "P1"),
+            ("email:i@x.ru", "P1"),
+            ("cookie_id:K2", "P2"),
+            ("cookie_id:K7", "P7"),
+            ("customer_id:C7", "P7"),
+            ("cookie_id:K3", "P3"),
+            ("group:T1", "P1"),
+        ],
+        "node string, person_id string",
+    )
+    blocked = spark.createDataFrame([("P3",)], "person_id string")
+    got = repeat_records(new, old, identifiers, blocked)
+    expected = spark.createDataFrame(
+        [
+            ("web_events", "N1", "rec:web_events:N1", "P1"),
+            ("web_events", "N2", "rec:web_events:N2", "P1"),
+        ],
+        "source string, record_id string, rec string, person_id string",
+    )
+    assertDataFrameEqual(got, expected)
+
+
+def _repeat_batch1(ctx: RunContext) -> None:
+    _add(
+        ctx,
+        "crm_contacts",
+        1,
+        [
+            _crm("C1", "ilya@x.ru"),
+            _crm("C2", "anna@y.ru"),
+            _crm("C3", "boris@z.ru"),
+            _crm("C4", "dana@d.ru"),
+        ],
+    )
+    _add(
+        ctx,
+        "web_events",
+        1,
+        [
+            _web("E1", "K1", "C1"),
+            _web("E2", "K2", "C2"),
+            _web("E3", "K3", "C3"),
+            _web("E4", "K4", "C4"),
+            # K5 is logged into by Ilya and by Anna: shared, its links are cut.
+            _web("E5", "K5", "C1"),
+            _web("E6", "K5", "C2"),
+        ],
+    )
+    _add(ctx, "orders", 1, [_order("O1", "C2")])
+
+
+def _repeat_batch2(ctx: RunContext) -> None:
+    _add(
+        ctx,
+        "web_events",
+        2,
+        [
+            _web("E7", "K3"),  # Boris's cookie again: a repeat
+            _web("E8", "K3", "C3"),  # Boris logs in on it again: a repeat
+            _web("E9", "K4", email="dana@d.ru"),  # a pair never seen: Dana is re-resolved
+            _web("E10", "K4"),  # ... so her repeat record is re-resolved with her
+            _web("E11", "K6"),  # a new cookie
+            _web("E12", "K5"),  # the shared cookie: not a current identifier
+        ],
+    )
+    _add(ctx, "orders", 2, [_order("O2", "C2")])  # Anna's order: a repeat
+
+
+@pytest.fixture(scope="module")
+def repeat_runs(
+    spark: SparkSession, test_config: CdpConfig, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Batch 1 resolved fully, batch 2 (mostly repeats) incrementally; and the same silver
+    resolved by a full run from the state after batch 1."""
+    root = tmp_path_factory.mktemp("identity_repeats")
+    cfg = _config(test_config, root / "lake")
+    ctx = _ctx(spark, cfg)
+    _repeat_batch1(ctx)
+    run_identity(ctx)
+    ids1 = _ids(ctx)
+    ctx2 = _ctx(spark, cfg, day=2)
+    _repeat_batch2(ctx2)
+    shutil.copytree(root / "lake", root / "lake_full")
+    second = run_identity(ctx2)
+    ctx_full = _ctx(spark, _config(test_config, root / "lake_full"), day=2)
+    run_identity(ctx_full, mode="full")
+    return {"ctx": ctx2, "ctx_full": ctx_full, "second": second, "ids1": ids1}
+
+
+def test_repeat_records_join_their_person_directly(repeat_runs: dict[str, Any]) -> None:
+    report, ids1 = repeat_runs["second"], repeat_runs["ids1"]
+    assert report.figures["mode"] == "incremental"
+    assert report.figures["repeat_records"] == 3  # E7, E8, O2
+    # Re-resolved: Dana's 3 old records (C4, E4) + E9, E10, and E11, E12 on their own.
+    assert report.figures["scope_records"] == 6
+    ids = _ids(repeat_runs["ctx"])
+    boris, anna = ids1["crm_contacts:C3"], ids1["crm_contacts:C2"]
+    assert ids["web_events:E7"] == ids["web_events:E8"] == boris
+    assert ids["orders:O2"] == anna
+    assert ids["web_events:E10"] == ids["web_events:E9"] == ids1["crm_contacts:C4"]
+    assert ids["web_events:E12"] not in set(ids1.values())
+
+
+def test_incremental_with_repeats_equals_full(repeat_runs: dict[str, Any]) -> None:
+    inc, full = repeat_runs["ctx"].lake, repeat_runs["ctx_full"].lake
+    cols = ["source", "record_id", "person_id", "cluster_size", "run_date"]
+    assertDataFrameEqual(
+        inc.read(CLUSTERS_TABLE).select(cols), full.read(CLUSTERS_TABLE).select(cols)
+    )
+    cols = ["id_type", "id_value", "person_id"]
+    assertDataFrameEqual(
+        inc.read(IDENTIFIERS_TABLE).select(cols), full.read(IDENTIFIERS_TABLE).select(cols)
+    )
+    cols = ["src", "dst", "rule", "source", "record_id"]
+    assertDataFrameEqual(inc.read(EDGES_TABLE).select(cols), full.read(EDGES_TABLE).select(cols))

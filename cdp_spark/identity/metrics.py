@@ -205,6 +205,7 @@ def record_metrics(
     events: list[Any],
     now: datetime,
     scope: int | None = None,
+    repeats: int | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Compute, store and log the run's metrics; ``(figures, rows)`` for the stage report.
 
@@ -218,6 +219,8 @@ def record_metrics(
     rows = summary_metrics(clusters, lake.read(EDGES_TABLE)) if mode == "full" else []
     if scope is not None:
         rows.append(("scope_records", "all", float(scope)))
+    if repeats is not None:
+        rows.append(("repeat_records", "all", float(repeats)))
     junk = changes.junk.groupBy("id_type").count().collect()
     rows += [("junk_links", r["id_type"], float(r["count"])) for r in junk]
     shared_counts = shared.groupBy("id_type").count().collect()
@@ -241,6 +244,8 @@ def record_metrics(
     }
     if scope is not None:
         figures["scope_records"] = scope
+    if repeats is not None:
+        figures["repeat_records"] = repeats
     if mode != "full":
         return figures, []
     try:

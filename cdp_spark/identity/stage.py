@@ -16,9 +16,11 @@ Steps (docs/identity.md tells the why):
    ``gold.person_id_history``, ``gold.identity_review``, ``ops.identity_metrics``,
    ``ops.identity_log`` (the per-source watermark of silver batches resolved).
 
-**Incremental** runs take only the silver records of batches above the watermark, the persons
-those records (and the identifiers they hold, now or before) belong to, and all records of
-those persons; everything else is left as it is. **Idempotent**: with nothing new a run writes
+**Incremental** runs take only the silver records of batches above the watermark. New records
+that only repeat the graph join their identifier's person directly
+(:mod:`cdp_spark.identity.repeats`); for the others, the persons those records (and the
+identifiers they hold, now or before) belong to are re-resolved with all their records;
+everything else is left as it is. **Idempotent**: with nothing new a run writes
 nothing; a full run over unchanged silver gives the same ids and rows.
 
 Example:
@@ -64,6 +66,7 @@ from cdp_spark.identity.guards import (
 )
 from cdp_spark.identity.oversize import split_oversized
 from cdp_spark.identity.persist import IdEvent, assign_person_ids
+from cdp_spark.identity.repeats import repeat_records
 from cdp_spark.identity.tables import (
     ALL_TABLES,
     CLUSTERS_SCHEMA,
@@ -265,20 +268,159 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
 
     old_clusters = lake.read(CLUSTERS_TABLE)
     edges_table = lake.read(EDGES_TABLE)
+    repeats: DataFrame | None = None
     if mode == "full":
-        scope_records = changes.records.select("source", "record_id", "rec")
-        links, pairs = changes.links, changes.pairs
-        known_shared = spark.createDataFrame([], "node string")
-        previous = old_clusters.select("source", "record_id", "person_id")
+        resolved = _resolve(
+            ctx,
+            changes,
+            scope_records=changes.records.select("source", "record_id", "rec"),
+            links=changes.links,
+            pairs=changes.pairs,
+            known_shared=spark.createDataFrame([], "node string"),
+            previous=old_clusters.select("source", "record_id", "person_id"),
+            old_clusters=old_clusters,
+            now=now,
+            incremental=False,
+        )
     else:
-        scope_records, links, pairs, known_shared = _incremental_scope(
-            ctx, changes, old_clusters, edges_table
-        )
-        previous = (
-            old_clusters.join(scope_records, KEYS, "left_semi")
+        old_links, old_pairs = edges_to_links(edges_table)
+        ctx.progress("identity: new records that repeat the graph")
+        repeats, rest, touched = _split_repeats(ctx, changes, old_clusters, old_links)
+        resolved = _Resolved.nothing(spark)
+        if not rest.records.isEmpty():
+            scope_records, links, pairs, known_shared = _incremental_scope(
+                ctx, rest, old_clusters, old_links, old_pairs, touched
+            )
+            resolved = _resolve(
+                ctx,
+                rest,
+                scope_records=scope_records,
+                links=links,
+                pairs=pairs,
+                known_shared=known_shared,
+                previous=old_clusters.join(scope_records, KEYS, "left_semi")
+                .select("source", "record_id", "person_id")
+                .localCheckpoint(),
+                old_clusters=old_clusters,
+                now=now,
+                incremental=True,
+            )
+    gold, identifiers, events = resolved.gold, resolved.identifiers, resolved.events
+    new_edges = resolved.new_edges
+    if repeats is not None:
+        # A repeat record joins its identifier's person; that person's rows get the new size.
+        persons = repeats.select("person_id").distinct()
+        grown = (
+            old_clusters.join(persons, "person_id", "left_semi")
             .select("source", "record_id", "person_id")
-            .localCheckpoint()
+            .unionByName(repeats.select("source", "record_id", "person_id"))
         )
+        gold = gold.unionByName(_cluster_rows(grown, old_clusters, ctx.run_date, now))
+        repeat_links = changes.links.join(repeats.select(*KEYS), KEYS, "left_semi")
+        new_edges = new_edges.unionByName(links_to_edges(repeat_links, ctx.run_date))
+    run_id = run_id_of(ctx.run_date)
+    _write_history(ctx, events, run_id, now)
+    if mode == "full":
+        lake.overwrite(EDGES_TABLE, new_edges.select(*EDGES_SCHEMA.fieldNames()))
+        # Laid out by the look-up keys (cdp profile). gold is checkpointed, so its count is
+        # cheap; it stands in for the identifiers' count too (it only sets the file count).
+        records = gold.count()
+        lake.overwrite(
+            CLUSTERS_TABLE,
+            serving_layout(
+                gold.select(*CLUSTERS_SCHEMA.fieldNames()), CLUSTERS_TABLE, rows=records
+            ),
+        )
+        lake.overwrite(
+            IDENTIFIERS_TABLE,
+            serving_layout(
+                identifiers.select(*IDENTIFIERS_SCHEMA.fieldNames()),
+                IDENTIFIERS_TABLE,
+                rows=records,
+            ),
+        )
+        lake.overwrite(REVIEW_TABLE, resolved.review.select(*REVIEW_SCHEMA.fieldNames()))
+    else:
+        _write_incremental(
+            ctx,
+            changes,
+            new_edges,
+            gold,
+            identifiers,
+            resolved.review,
+            edges_table,
+            resolved.persons,
+        )
+    log_rows = [
+        (s, int(b), int(changes.counts.get(s, 0)), mode, ctx.run_date, now)
+        for s, b in sorted(changes.watermarks.items())
+    ]
+    lake.append(LOG_TABLE, spark.createDataFrame(log_rows, LOG_SCHEMA))
+
+    from cdp_spark.identity.metrics import record_metrics
+
+    figures, rows = record_metrics(
+        ctx,
+        mode=mode,
+        run_id=run_id,
+        changes=changes,
+        shared=resolved.shared,
+        events=events,
+        now=now,
+        scope=resolved.scope if mode == "incremental" else None,
+        repeats=repeats.count() if repeats is not None else None,
+    )
+    figures["corroborated_identifiers"] = resolved.corroborated.count()
+    return StageReport(stage="identity", figures=figures, rows=rows)
+
+
+@dataclass
+class _Resolved:
+    """What resolving a scope gives the writes and the metrics."""
+
+    gold: DataFrame  # rows of gold.identity_clusters
+    identifiers: DataFrame  # rows of gold.identity_identifiers of the scope's persons
+    review: DataFrame
+    new_edges: DataFrame
+    events: list[IdEvent]
+    shared: DataFrame
+    corroborated: DataFrame
+    persons: DataFrame  # person_id of the scope, before and after
+    scope: int
+
+    @classmethod
+    def nothing(cls, spark: Any) -> _Resolved:
+        def empty(schema: Any) -> DataFrame:
+            return spark.createDataFrame([], schema)
+
+        return cls(
+            gold=empty(CLUSTERS_SCHEMA),
+            identifiers=empty(IDENTIFIERS_SCHEMA),
+            review=empty(REVIEW_SCHEMA),
+            new_edges=empty(EDGES_SCHEMA),
+            events=[],
+            shared=empty(SHARED_SCHEMA),
+            corroborated=empty("node string"),
+            persons=empty("person_id string"),
+            scope=0,
+        )
+
+
+def _resolve(
+    ctx: RunContext,
+    changes: Changes,
+    *,
+    scope_records: DataFrame,
+    links: DataFrame,
+    pairs: DataFrame,
+    known_shared: DataFrame,
+    previous: DataFrame,
+    old_clusters: DataFrame,
+    now: datetime,
+    incremental: bool,
+) -> _Resolved:
+    """Guards, components, oversize splits and persistent ids of the records in scope."""
+    cfg, lake = ctx.cfg, ctx.lake
     # Materialised (and their plans cut short): every step below reads them.
     scope_records = scope_records.localCheckpoint()
     links = links.localCheckpoint()
@@ -289,7 +431,7 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         links, pairs, cfg.identity, engine=engine, attributes=_corroboration_attributes(ctx)
     )
     shared = guarded.shared
-    if mode == "incremental":
+    if incremental:
         # Values found shared before stay shared: their records span persons not in scope.
         prior = known_shared.join(links.select("node", "id_type").distinct(), "node").select(
             "node",
@@ -337,63 +479,70 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
     review = _review_rows(
         shared, oversized, linking_all=links, rec_person=rec_person, run_date=ctx.run_date, now=now
     )
-
-    ctx.progress("identity: writing")
     new_edges = links_to_edges(mark_corroborated(changes.links, corroborated), ctx.run_date)
-    if mode == "incremental":
+    if incremental:
         # Stored edges of unchanged records whose value became (or stopped being) corroborated.
         unchanged = links.join(changes.records.select(*KEYS), KEYS, "left_anti")
         remarked = mark_corroborated(unchanged.withColumn("__was", F.col("rule")), corroborated)
         remarked = remarked.where(F.col("rule") != F.col("__was")).drop("__was")
         new_edges = new_edges.unionByName(links_to_edges(remarked, ctx.run_date))
     new_edges = new_edges.unionByName(fuzzy_to_edges_from_recs(changes.pairs, ctx.run_date))
-    run_id = run_id_of(ctx.run_date)
-    _write_history(ctx, events, run_id, now)
-    if mode == "full":
-        lake.overwrite(EDGES_TABLE, new_edges.select(*EDGES_SCHEMA.fieldNames()))
-        # Laid out by the look-up keys (cdp profile). gold is checkpointed, so its count is
-        # cheap; it stands in for the identifiers' count too (it only sets the file count).
-        records = gold.count()
-        lake.overwrite(
-            CLUSTERS_TABLE,
-            serving_layout(
-                gold.select(*CLUSTERS_SCHEMA.fieldNames()), CLUSTERS_TABLE, rows=records
-            ),
-        )
-        lake.overwrite(
-            IDENTIFIERS_TABLE,
-            serving_layout(
-                identifiers.select(*IDENTIFIERS_SCHEMA.fieldNames()),
-                IDENTIFIERS_TABLE,
-                rows=records,
-            ),
-        )
-        lake.overwrite(REVIEW_TABLE, review.select(*REVIEW_SCHEMA.fieldNames()))
-    else:
-        _write_incremental(
-            ctx, changes, new_edges, gold, identifiers, review, edges_table, previous
-        )
-    log_rows = [
-        (s, int(b), int(changes.counts.get(s, 0)), mode, ctx.run_date, now)
-        for s, b in sorted(changes.watermarks.items())
-    ]
-    lake.append(LOG_TABLE, spark.createDataFrame(log_rows, LOG_SCHEMA))
-
-    from cdp_spark.identity.metrics import record_metrics
-
-    scope = scope_records.count() if mode == "incremental" else None
-    figures, rows = record_metrics(
-        ctx,
-        mode=mode,
-        run_id=run_id,
-        changes=changes,
-        shared=shared,
+    persons = gold.select("person_id").unionByName(previous.select("person_id")).distinct()
+    return _Resolved(
+        gold=gold,
+        identifiers=identifiers,
+        review=review,
+        new_edges=new_edges,
         events=events,
-        now=now,
-        scope=scope,
+        shared=shared,
+        corroborated=corroborated,
+        persons=persons,
+        scope=scope_records.count() if incremental else 0,
     )
-    figures["corroborated_identifiers"] = corroborated.count()
-    return StageReport(stage="identity", figures=figures, rows=rows)
+
+
+def _split_repeats(
+    ctx: RunContext, changes: Changes, old_clusters: DataFrame, old_links: DataFrame
+) -> tuple[DataFrame, Changes, DataFrame]:
+    """``(repeats, rest, touched)``: the new records that repeat the graph and join their
+    person directly (:mod:`cdp_spark.identity.repeats`), the changes left to re-resolve, and
+    the persons those touch (whose repeat records are re-resolved with them)."""
+    lake = ctx.lake
+    paired = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
+        changes.pairs.select(F.col("rec_r").alias("rec"))
+    )
+    fresh = (
+        changes.links.join(old_clusters.select(*KEYS), KEYS, "left_anti")
+        .join(paired, "rec", "left_anti")
+        # CRM contacts carry the attributes that corroborate shared values.
+        .where(F.col("source") != ctx.cfg.identity.corroborate_shared.source)
+    )
+    identifiers = lake.read(IDENTIFIERS_TABLE).select(
+        F.concat("id_type", F.lit(":"), "id_value").alias("node"), "person_id"
+    )
+    split = (
+        lake.read(REVIEW_TABLE)
+        .where(F.col("review_type") == "oversized_cluster")
+        .select(F.explode("person_ids").alias("person_id"))
+    )
+    candidates = repeat_records(fresh, old_links, identifiers, split).localCheckpoint()
+    others = _without(changes, candidates)
+    touched = _touched_persons(ctx, others, old_clusters, old_links).localCheckpoint()
+    repeats = candidates.join(touched, "person_id", "left_anti").localCheckpoint()
+    return repeats, _without(changes, repeats), touched
+
+
+def _without(changes: Changes, records: DataFrame) -> Changes:
+    """``changes`` less ``records`` (their links and records; fuzzy pairs never hold them)."""
+    keys = records.select(*KEYS)
+    return Changes(
+        records=changes.records.join(keys, KEYS, "left_anti"),
+        links=changes.links.join(keys, KEYS, "left_anti"),
+        junk=changes.junk,
+        pairs=changes.pairs,
+        watermarks=changes.watermarks,
+        counts=changes.counts,
+    )
 
 
 def _corroboration_attributes(ctx: RunContext) -> DataFrame | None:
@@ -448,22 +597,21 @@ def fuzzy_to_edges_from_recs(pairs: DataFrame, run_date: date) -> DataFrame:
     ).dropDuplicates(["src", "dst"])
 
 
-def _incremental_scope(
-    ctx: RunContext, changes: Changes, old_clusters: DataFrame, edges_table: DataFrame
-) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
-    """Records, links, pairs of the persons touched by the changes; values known to be shared."""
-    lake, spark = ctx.lake, ctx.spark
+def _touched_persons(
+    ctx: RunContext, changes: Changes, old_clusters: DataFrame, old_links: DataFrame
+) -> DataFrame:
+    """``person_id`` of the persons the changes touch: of the changed records, of the
+    identifiers they hold now or held before, and on the other side of new fuzzy pairs."""
     changed = changes.records.select("source", "record_id", "rec")
-    old_links, old_pairs = edges_to_links(edges_table)
     old_changed_nodes = old_links.join(changed, ["source", "record_id"], "left_semi").select("node")
     touched_nodes = changes.links.select("node").unionByName(old_changed_nodes).distinct()
     fuzzy_partners = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
         changes.pairs.select(F.col("rec_r").alias("rec"))
     )
-    idents = lake.read(IDENTIFIERS_TABLE).select(
+    idents = ctx.lake.read(IDENTIFIERS_TABLE).select(
         F.concat("id_type", F.lit(":"), "id_value").alias("node"), "person_id"
     )
-    touched_persons = (
+    return (
         old_clusters.join(changed, KEYS, "left_semi")
         .select("person_id")
         .unionByName(idents.join(touched_nodes, "node", "left_semi").select("person_id"))
@@ -474,6 +622,18 @@ def _incremental_scope(
         )
         .distinct()
     )
+
+
+def _incremental_scope(
+    ctx: RunContext,
+    changes: Changes,
+    old_clusters: DataFrame,
+    old_links: DataFrame,
+    old_pairs: DataFrame,
+    touched_persons: DataFrame,
+) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
+    """Records, links, pairs of the touched persons and the changes; values known to be shared."""
+    changed = changes.records.select("source", "record_id", "rec")
     scope = (
         old_clusters.join(touched_persons, "person_id", "left_semi")
         .select(
@@ -501,12 +661,11 @@ def _incremental_scope(
         .unionByName(changes.pairs.select("rec_l", "rec_r", "score", "rule"))
     )
     known_shared = (
-        lake.read(REVIEW_TABLE)
+        ctx.lake.read(REVIEW_TABLE)
         .where(F.col("review_type") == "shared_identifier")
         .select("node")
         .distinct()
     )
-    del spark
     return scope, links, pairs, known_shared
 
 
@@ -607,7 +766,7 @@ def _write_incremental(
     identifiers: DataFrame,
     review: DataFrame,
     edges_table: DataFrame,
-    previous: DataFrame,
+    scope_persons: DataFrame,
 ) -> None:
     lake = ctx.lake
     changed = changes.records.select("source", "record_id")
@@ -623,7 +782,6 @@ def _write_incremental(
     # Identifiers of the scope's persons (their ids before and after this run): upsert the
     # current ones, delete the ones no record holds any more (or that became shared).
     old_idents = lake.read(IDENTIFIERS_TABLE)
-    scope_persons = gold.select("person_id").unionByName(previous.select("person_id")).distinct()
     gone = (
         old_idents.join(scope_persons, "person_id", "left_semi")
         .join(identifiers.select("id_type", "id_value"), ["id_type", "id_value"], "left_anti")
