@@ -29,12 +29,12 @@ SOURCES = ["crm_contacts", "orders", "web_events"]
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def _config(test_config: CdpConfig, root: Path) -> CdpConfig:
+def _config(test_config: CdpConfig, root: Path, sources: list[str] = SOURCES) -> CdpConfig:
     # Fuzzy matching is the fuzzy module's to test; here the deterministic part alone.
     fuzzy = test_config.identity.fuzzy.model_copy(update={"enabled": False})
     identity = test_config.identity.model_copy(
         update={
-            "sources": SOURCES,
+            "sources": sources,
             "plots_dir": str(root / "plots"),
             "log_to_mlflow": False,
             "fuzzy": fuzzy,
@@ -338,6 +338,13 @@ def test_repeat_records_takes_only_what_the_graph_already_holds(spark: SparkSess
     assertDataFrameEqual(got, expected)
 
 
+def _pos(tx: str, line: int, card: str | None = None) -> dict[str, Any]:
+    return {"transaction_id": tx, "line_no": line, "loyalty_card_norm": card}
+
+
+REPEAT_SOURCES = [*SOURCES, "pos_sales"]
+
+
 def _repeat_batch1(ctx: RunContext) -> None:
     _add(
         ctx,
@@ -365,6 +372,7 @@ def _repeat_batch1(ctx: RunContext) -> None:
         ],
     )
     _add(ctx, "orders", 1, [_order("O1", "C2")])
+    _add(ctx, "pos_sales", 1, [_pos("T1", 1, card="L1"), _pos("T1", 2)])
 
 
 def _repeat_batch2(ctx: RunContext) -> None:
@@ -382,6 +390,7 @@ def _repeat_batch2(ctx: RunContext) -> None:
         ],
     )
     _add(ctx, "orders", 2, [_order("O2", "C2")])  # Anna's order: a repeat
+    _add(ctx, "pos_sales", 2, [_pos("T1", 3)])  # a late line of a known receipt
 
 
 @pytest.fixture(scope="module")
@@ -391,7 +400,7 @@ def repeat_runs(
     """Batch 1 resolved fully, batch 2 (mostly repeats) incrementally; and the same silver
     resolved by a full run from the state after batch 1."""
     root = tmp_path_factory.mktemp("identity_repeats")
-    cfg = _config(test_config, root / "lake")
+    cfg = _config(test_config, root / "lake", REPEAT_SOURCES)
     ctx = _ctx(spark, cfg)
     _repeat_batch1(ctx)
     run_identity(ctx)
@@ -400,7 +409,7 @@ def repeat_runs(
     _repeat_batch2(ctx2)
     shutil.copytree(root / "lake", root / "lake_full")
     second = run_identity(ctx2)
-    ctx_full = _ctx(spark, _config(test_config, root / "lake_full"), day=2)
+    ctx_full = _ctx(spark, _config(test_config, root / "lake_full", REPEAT_SOURCES), day=2)
     run_identity(ctx_full, mode="full")
     return {"ctx": ctx2, "ctx_full": ctx_full, "second": second, "ids1": ids1}
 
@@ -409,14 +418,16 @@ def test_repeat_records_join_their_person_directly(repeat_runs: dict[str, Any]) 
     report, ids1 = repeat_runs["second"], repeat_runs["ids1"]
     assert report.figures["mode"] == "incremental"
     assert report.figures["repeat_records"] == 3  # E7, E8, O2
-    # Re-resolved: Dana's 3 old records (C4, E4) + E9, E10, and E11, E12 on their own.
-    assert report.figures["scope_records"] == 6
+    # Re-resolved: Dana's old records (C4, E4) + E9, E10; E11, E12 on their own; the receipt's
+    # lines T1|1, T1|2 (found through the receipt group, never an identifier) + T1|3.
+    assert report.figures["scope_records"] == 9
     ids = _ids(repeat_runs["ctx"])
     boris, anna = ids1["crm_contacts:C3"], ids1["crm_contacts:C2"]
     assert ids["web_events:E7"] == ids["web_events:E8"] == boris
     assert ids["orders:O2"] == anna
     assert ids["web_events:E10"] == ids["web_events:E9"] == ids1["crm_contacts:C4"]
     assert ids["web_events:E12"] not in set(ids1.values())
+    assert ids["pos_sales:T1|3"] == ids["pos_sales:T1|1"] == ids1["pos_sales:T1|1"]
 
 
 def test_incremental_with_repeats_equals_full(repeat_runs: dict[str, Any]) -> None:

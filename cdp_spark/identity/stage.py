@@ -601,7 +601,8 @@ def _touched_persons(
     ctx: RunContext, changes: Changes, old_clusters: DataFrame, old_links: DataFrame
 ) -> DataFrame:
     """``person_id`` of the persons the changes touch: of the changed records, of the
-    identifiers they hold now or held before, and on the other side of new fuzzy pairs."""
+    identifiers they hold now or held before, of the other lines of their receipts, and on the
+    other side of new fuzzy pairs."""
     changed = changes.records.select("source", "record_id", "rec")
     old_changed_nodes = old_links.join(changed, ["source", "record_id"], "left_semi").select("node")
     touched_nodes = changes.links.select("node").unionByName(old_changed_nodes).distinct()
@@ -611,8 +612,11 @@ def _touched_persons(
     idents = ctx.lake.read(IDENTIFIERS_TABLE).select(
         F.concat("id_type", F.lit(":"), "id_value").alias("node"), "person_id"
     )
+    # A receipt group is never an identifier of a person: its other lines are found by edge.
+    groups = touched_nodes.where(F.col("node").startswith(f"{GROUP_TYPE}:"))
+    grouped = old_links.join(groups, "node", "left_semi").select(*KEYS)
     return (
-        old_clusters.join(changed, KEYS, "left_semi")
+        old_clusters.join(changed.select(*KEYS).unionByName(grouped), KEYS, "left_semi")
         .select("person_id")
         .unionByName(idents.join(touched_nodes, "node", "left_semi").select("person_id"))
         .unionByName(
