@@ -660,10 +660,13 @@ def standardize_source(
         .transform(suppression_hook, suppression_columns(source), lake, cfg)
         .transform(with_row_hash, source)
     )
-    # Cached: the stats, the quarantine write and the silver write all read it, and it holds
-    # the phone normaliser's Python UDF, which is worth running once.
-    with _no_whole_stage_codegen(spark):
-        judged = cache_records(judged)
+    # The stats, the quarantine write and the silver write all read it. Cached when it holds the
+    # phone normaliser's Python UDF, which is worth running once; any other source is read
+    # from bronze again instead (Parquet, typed by built-ins): at 1M customers the 51M-row
+    # web-events batch's cache alone took 17 GB of local disk (docs/decisions.md).
+    if any(d.kind == "phone" for d in derived_columns(source)):
+        with _no_whole_stage_codegen(spark):
+            judged = cache_records(judged)
     try:
         result = _standardize_judged(
             ctx, source_name, source, judged, (lo, hi), txn, now, targets, book
