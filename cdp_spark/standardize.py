@@ -610,6 +610,22 @@ def write_watermark(lake: Lakehouse, source_name: str, row: DataFrame, txn: Txn)
 # --- one source, the stage -------------------------------------------------------------------
 
 
+def without_judged_text(judged: DataFrame) -> DataFrame:
+    """``judged`` without the text it no longer needs once every row has its ``_reason``: the
+    raw line of a row that goes to silver (quarantine keeps it for rejects) and the text copies
+    of the typed columns (``__raw__<col>``, read by the type checks only).
+
+    Most of a bronze row is its raw line (two thirds of a web event), so this is most of the
+    cache's size: at 1M customers the web-events batch's cache took ~17 GB with it.
+
+    Example:
+        >>> judged.transform(without_judged_text).columns            # doctest: +SKIP
+    """
+    keep = [F.col(f"`{c}`") for c in judged.columns if not c.startswith(_RAW) and c != "_raw"]
+    raw = F.when(F.col("_reason").isNotNull(), F.col("_raw")).alias("_raw")
+    return judged.select(*keep, raw)
+
+
 @contextmanager
 def _no_whole_stage_codegen(spark: SparkSession) -> Iterator[None]:
     # A source with several timestamp columns makes one generated method larger than the
@@ -659,14 +675,12 @@ def standardize_source(
         # Records of erased people (ops.suppression_list) get the reason `suppressed`.
         .transform(suppression_hook, suppression_columns(source), lake, cfg)
         .transform(with_row_hash, source)
+        .transform(without_judged_text)
     )
-    # The stats, the quarantine write and the silver write all read it. Cached when it holds the
-    # phone normaliser's Python UDF, which is worth running once; any other source is read
-    # from bronze again instead (Parquet, typed by built-ins): at 1M customers the 51M-row
-    # web-events batch's cache alone took 17 GB of local disk (docs/decisions.md).
-    if any(d.kind == "phone" for d in derived_columns(source)):
-        with _no_whole_stage_codegen(spark):
-            judged = cache_records(judged)
+    # Cached: the stats, the quarantine write and the silver write all read it, and it holds
+    # the phone normaliser's Python UDF, which is worth running once.
+    with _no_whole_stage_codegen(spark):
+        judged = cache_records(judged)
     try:
         result = _standardize_judged(
             ctx, source_name, source, judged, (lo, hi), txn, now, targets, book

@@ -327,3 +327,15 @@ def test_consent_current_state_after_grant_then_revoke_and_history(
             schema,
         ),
     )
+
+
+def test_judged_records_keep_the_raw_line_only_when_rejected(spark: SparkSession) -> None:
+    judged = spark.createDataFrame(
+        [("a", "2026-13-01", None, "line a", "x"), ("b", "oops", "bad_type:ts", "line b", "y")],
+        "id string, __raw__ts string, _reason string, _raw string, other string",
+    )
+    expected = spark.createDataFrame(
+        [("a", None, "x", None), ("b", "bad_type:ts", "y", "line b")],
+        "id string, _reason string, other string, _raw string",
+    )
+    assertDataFrameEqual(standardize.without_judged_text(judged), expected)
