@@ -19,7 +19,7 @@ from cdp_spark.config import CdpConfig
 from cdp_spark.storage import Lakehouse
 
 CLUSTERS_SCHEMA = (
-    "source string, record_id string, person_id string, cluster_size long, run_date date, "
+    "source string, record_id string, person_id string, run_date date, "
     "updated_at timestamp"
 )
 
@@ -73,7 +73,6 @@ def write_truth_identity(
     clusters = (
         reduce(DataFrame.unionByName, parts)
         .dropDuplicates(["source", "record_id"])
-        .withColumn("cluster_size", F.lit(1).cast("long"))
         .withColumn("run_date", F.lit(run_date).cast("date"))
         .withColumn(
             "updated_at", F.lit(datetime.now(tz=UTC).replace(tzinfo=None)).cast("timestamp")

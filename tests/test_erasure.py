@@ -115,13 +115,13 @@ def add_gold_like_tables(ctx: RunContext) -> None:
             [("email", "anna@x.ru", "p2", d), ("customer_id", "C002", "p2", d)],
         ),
         "gold.identity_clusters": (
-            "source string, record_id string, person_id string, cluster_size long, run_date date",
+            "source string, record_id string, person_id string, run_date date",
             [
-                ("p_crm", "C001", "p1", 3, d),
-                ("p_orders", "O1", "p1", 3, d),
-                ("p_orders", "O2", "p1", 3, d),
+                ("p_crm", "C001", "p1", d),
+                ("p_orders", "O1", "p1", d),
+                ("p_orders", "O2", "p1", d),
             ],
-            [("p_crm", "C002", "p2", 2, d), ("p_orders", "O3", "p2", 2, d)],
+            [("p_crm", "C002", "p2", d), ("p_orders", "O3", "p2", d)],
         ),
         "gold.person_id_history": (
             "run_id string, event string, old_person_id string, new_person_id string, "

@@ -218,8 +218,8 @@ def write_inputs(spark: SparkSession, lake: Lakehouse) -> None:
     for table, (schema, rows) in SILVER.items():
         write(lake, table, spark.createDataFrame(rows, schema))
     clusters = spark.createDataFrame(
-        [(*r, 1, RUN_DATE, ts("2026-03-01 01:00:00")) for r in CLUSTER_ROWS],
-        "source string, record_id string, person_id string, cluster_size long, run_date date, "
+        [(*r, RUN_DATE, ts("2026-03-01 01:00:00")) for r in CLUSTER_ROWS],
+        "source string, record_id string, person_id string, run_date date, "
         "updated_at timestamp",
     )
     write(lake, "gold.identity_clusters", clusters)

@@ -58,26 +58,44 @@ def repeat_records(
         .join(owner_b, "b")
         .where(F.col("p_a") == F.col("p_b"))
         .select(*KEYS, "rec", "n", "a", "b", F.col("p_a").alias("person_id"))
+        .localCheckpoint()
     )
-    nodes = known.select(F.col("a").alias("node")).unionByName(
-        known.select(F.col("b").alias("node"))
+    nodes = (
+        known.select(F.col("a").alias("node"))
+        .unionByName(known.select(F.col("b").alias("node")))
+        .distinct()
+        .localCheckpoint()
     )
-    stored = old_links.join(nodes.distinct(), "node", "left_semi").select("rec", "node", "rule")
-    corroborated = stored.where(F.col("rule").endswith(CORROBORATED_SUFFIX)).select("node")
-    # Pairs of candidate values that an earlier record held together.
+    # The stored links are the biggest table here: the candidates' side is broadcast, so the
+    # stored links are filtered where they are read instead of being shuffled.
+    corroborated = (
+        old_links.where(F.col("rule").endswith(CORROBORATED_SUFFIX))
+        .join(F.broadcast(nodes), "node", "left_semi")
+        .select("node")
+        .distinct()
+    )
+    # Pairs of candidate values that an earlier record held together: only the two-value
+    # candidates' values are looked up (one-value candidates hold a day's page views).
+    pairs = known.where(F.col("n") == 2).select("a", "b").distinct().localCheckpoint()
+    two_nodes = pairs.select(F.col("a").alias("node")).unionByName(
+        pairs.select(F.col("b").alias("node"))
+    )
+    held = old_links.join(F.broadcast(two_nodes.distinct()), "node", "left_semi").select(
+        "rec", "node"
+    )
     seen = (
-        stored.select("rec", F.col("node").alias("a"))
-        .join(stored.select("rec", F.col("node").alias("b")), "rec")
-        .where(F.col("a") < F.col("b"))
+        held.select("rec", F.col("node").alias("a"))
+        .join(held.select("rec", F.col("node").alias("b")), "rec")
+        .join(F.broadcast(pairs), ["a", "b"], "left_semi")
         .select("a", "b")
         .distinct()
     )
     two = known.where(F.col("n") == 2).join(seen, ["a", "b"], "left_semi")
     out = known.where(F.col("n") == 1).unionByName(two)
-    bad = corroborated.distinct()
+    bad = F.broadcast(corroborated.localCheckpoint())
     return (
         out.join(bad.withColumnRenamed("node", "a"), "a", "left_anti")
         .join(bad.withColumnRenamed("node", "b"), "b", "left_anti")
-        .join(blocked.select("person_id").distinct(), "person_id", "left_anti")
+        .join(F.broadcast(blocked.select("person_id").distinct()), "person_id", "left_anti")
         .select(*KEYS, "rec", "person_id")
     )

@@ -251,6 +251,12 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         2114
     """
     cfg, lake, spark = ctx.cfg, ctx.lake, ctx.spark
+    if lake.exists(CLUSTERS_TABLE) and "cluster_size" in lake.read(CLUSTERS_TABLE).columns:
+        raise CdpError(
+            f"{CLUSTERS_TABLE} has the layout of before 2026-11-23 (a cluster_size per record)",
+            hint=f"move {lake.path(CLUSTERS_TABLE)} aside and run `cdp run identity` again "
+            "(a full run; person ids are assigned anew), see docs/decisions.md",
+        )
     for table, schema in ALL_TABLES.items():
         ensure_table(lake, table, schema)
     mode = mode or cfg.identity.mode
@@ -298,7 +304,9 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
                 links=links,
                 pairs=pairs,
                 known_shared=known_shared,
-                previous=old_clusters.join(scope_records, KEYS, "left_semi")
+                # The scope's stored rows: every changed record stored before is a touched
+                # person's (_touched_persons), so those persons' rows are all of them.
+                previous=old_clusters.join(F.broadcast(touched), "person_id", "left_semi")
                 .select("source", "record_id", "person_id")
                 .localCheckpoint(),
                 old_clusters=old_clusters,
@@ -308,17 +316,19 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
     gold, identifiers, events = resolved.gold, resolved.identifiers, resolved.events
     new_edges = resolved.new_edges
     if repeats is not None:
-        # A repeat record joins its identifier's person; that person's rows get the new size.
-        persons = repeats.select("person_id").distinct()
-        grown = (
-            old_clusters.join(persons, "person_id", "left_semi")
-            .select("source", "record_id", "person_id")
-            .unionByName(repeats.select("source", "record_id", "person_id"))
+        # A repeat record joins its identifier's person; no other row changes.
+        gold = gold.unionByName(
+            repeats.select(
+                *KEYS,
+                "person_id",
+                F.lit(ctx.run_date).alias("run_date"),
+                F.lit(now).alias("updated_at"),
+            )
         )
-        gold = gold.unionByName(_cluster_rows(grown, old_clusters, ctx.run_date, now))
         repeat_links = changes.links.join(repeats.select(*KEYS), KEYS, "left_semi")
         new_edges = new_edges.unionByName(links_to_edges(repeat_links, ctx.run_date))
     run_id = run_id_of(ctx.run_date)
+    ctx.progress("identity: writing")
     _write_history(ctx, events, run_id, now)
     if mode == "full":
         lake.overwrite(EDGES_TABLE, new_edges.select(*EDGES_SCHEMA.fieldNames()))
@@ -359,6 +369,7 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
 
     from cdp_spark.identity.metrics import record_metrics
 
+    ctx.progress("identity: metrics")
     figures, rows = record_metrics(
         ctx,
         mode=mode,
@@ -465,7 +476,9 @@ def _resolve(
         prefix=cfg.identity.person_id_prefix,
     )
     ids = ids.localCheckpoint()
-    gold = _cluster_rows(ids, old_clusters, ctx.run_date, now).localCheckpoint()
+    gold = _cluster_rows(
+        ids, old_clusters, ctx.run_date, now, changed_only=incremental
+    ).localCheckpoint()
     rec_person = ids.select(
         F.concat(F.lit("rec:"), "source", F.lit(":"), "record_id").alias("rec"), "person_id"
     )
@@ -511,8 +524,15 @@ def _split_repeats(
     paired = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
         changes.pairs.select(F.col("rec_r").alias("rec"))
     )
+    # Records resolved before: the stored rows are filtered against the (broadcast) batch
+    # rather than shuffled to meet it.
+    seen_before = (
+        old_clusters.select(*KEYS)
+        .join(F.broadcast(changes.records.select(*KEYS)), KEYS, "left_semi")
+        .localCheckpoint()
+    )
     fresh = (
-        changes.links.join(old_clusters.select(*KEYS), KEYS, "left_anti")
+        changes.links.join(seen_before, KEYS, "left_anti")
         .join(paired, "rec", "left_anti")
         # CRM contacts carry the attributes that corroborate shared values.
         .where(F.col("source") != ctx.cfg.identity.corroborate_shared.source)
@@ -603,9 +623,13 @@ def _touched_persons(
     """``person_id`` of the persons the changes touch: of the changed records, of the
     identifiers they hold now or held before, of the other lines of their receipts, and on the
     other side of new fuzzy pairs."""
-    changed = changes.records.select("source", "record_id", "rec")
+    # The changes are small next to the stored tables: broadcast, so the stored tables are
+    # filtered where they are read instead of being shuffled.
+    changed = F.broadcast(changes.records.select("source", "record_id", "rec").localCheckpoint())
     old_changed_nodes = old_links.join(changed, ["source", "record_id"], "left_semi").select("node")
-    touched_nodes = changes.links.select("node").unionByName(old_changed_nodes).distinct()
+    touched_nodes = F.broadcast(
+        changes.links.select("node").unionByName(old_changed_nodes).distinct().localCheckpoint()
+    )
     fuzzy_partners = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
         changes.pairs.select(F.col("rec_r").alias("rec"))
     )
@@ -614,16 +638,14 @@ def _touched_persons(
     )
     # A receipt group is never an identifier of a person: its other lines are found by edge.
     groups = touched_nodes.where(F.col("node").startswith(f"{GROUP_TYPE}:"))
-    grouped = old_links.join(groups, "node", "left_semi").select(*KEYS)
+    grouped = old_links.join(F.broadcast(groups), "node", "left_semi").select(*KEYS)
+    keys = changed.select(*KEYS).unionByName(grouped).unionByName(
+        fuzzy_partners.select(*_keys_of("rec"))
+    )
     return (
-        old_clusters.join(changed.select(*KEYS).unionByName(grouped), KEYS, "left_semi")
+        old_clusters.join(F.broadcast(keys.localCheckpoint()), KEYS, "left_semi")
         .select("person_id")
         .unionByName(idents.join(touched_nodes, "node", "left_semi").select("person_id"))
-        .unionByName(
-            old_clusters.join(fuzzy_partners.select(*_keys_of("rec")), KEYS, "left_semi").select(
-                "person_id"
-            )
-        )
         .distinct()
     )
 
@@ -639,7 +661,7 @@ def _incremental_scope(
     """Records, links, pairs of the touched persons and the changes; values known to be shared."""
     changed = changes.records.select("source", "record_id", "rec")
     scope = (
-        old_clusters.join(touched_persons, "person_id", "left_semi")
+        old_clusters.join(F.broadcast(touched_persons), "person_id", "left_semi")
         .select(
             "source",
             "record_id",
@@ -648,7 +670,7 @@ def _incremental_scope(
         .unionByName(changed)
         .distinct()
     )
-    unchanged = scope.join(changed, KEYS, "left_anti")
+    unchanged = _broadcast_if_small(scope.join(changed, KEYS, "left_anti"))
     # Both sides materialised before the union: with every source changed (a daily run at 100k
     # customers), Spark 4.2's constraint propagation failed on this union's plan
     # (NoSuchElementException: key not found: id_type#..., UnionBase.rewriteConstraints).
@@ -673,31 +695,38 @@ def _incremental_scope(
     return scope, links, pairs, known_shared
 
 
-def _cluster_rows(ids: DataFrame, old: DataFrame, run_date: date, now: datetime) -> DataFrame:
-    """Rows of ``gold.identity_clusters``; a row whose person and size did not change keeps
-    its ``run_date`` and ``updated_at`` (so a re-run changes nothing)."""
-    sized = ids.withColumn("cluster_size", F.count(F.lit(1)).over(_by_person()))
+# Up to this many rows, a DataFrame that filters a stored table is broadcast (a few tens of MB).
+BROADCAST_MAX_ROWS = 1_000_000
+
+
+def _broadcast_if_small(df: DataFrame) -> DataFrame:
+    """``df`` materialised, and marked for broadcast when it has at most BROADCAST_MAX_ROWS."""
+    df = df.localCheckpoint()
+    return F.broadcast(df) if df.count() <= BROADCAST_MAX_ROWS else df
+
+
+def _cluster_rows(
+    ids: DataFrame, old: DataFrame, run_date: date, now: datetime, *, changed_only: bool
+) -> DataFrame:
+    """Rows of ``gold.identity_clusters``; a row whose person did not change keeps its
+    ``run_date`` and ``updated_at`` (so a re-run changes nothing), or, with ``changed_only``
+    (an incremental MERGE), is left out."""
     prev = old.select(
         *KEYS,
         F.col("person_id").alias("_p"),
-        F.col("cluster_size").alias("_s"),
         F.col("run_date").alias("_d"),
         F.col("updated_at").alias("_u"),
     )
-    same = (F.col("_p") == F.col("person_id")) & (F.col("_s") == F.col("cluster_size"))
-    return sized.join(prev, KEYS, "left").select(
+    same = F.coalesce(F.col("_p") == F.col("person_id"), F.lit(False))
+    rows = ids.join(prev, KEYS, "left")
+    if changed_only:
+        rows = rows.where(~same)
+    return rows.select(
         *KEYS,
         "person_id",
-        F.col("cluster_size").cast("long").alias("cluster_size"),
         F.when(same, F.col("_d")).otherwise(F.lit(run_date)).alias("run_date"),
         F.when(same, F.col("_u")).otherwise(F.lit(now)).alias("updated_at"),
     )
-
-
-def _by_person() -> Any:
-    from pyspark.sql import Window
-
-    return Window.partitionBy("person_id")
 
 
 def _review_rows(
@@ -781,7 +810,9 @@ def _write_incremental(
         .withColumn("__delete", F.lit(True))
     )
     upserts = new_edges.withColumn("__delete", F.lit(False)).unionByName(stale)
+    ctx.progress(f"identity: merging into {EDGES_TABLE}")
     lake.merge(EDGES_TABLE, upserts, keys=["src", "dst"], delete_when="__delete")
+    ctx.progress(f"identity: merging into {CLUSTERS_TABLE}")
     lake.merge(CLUSTERS_TABLE, gold.select(*CLUSTERS_SCHEMA.fieldNames()), keys=KEYS)
     # Identifiers of the scope's persons (their ids before and after this run): upsert the
     # current ones, delete the ones no record holds any more (or that became shared).
@@ -792,6 +823,7 @@ def _write_incremental(
         .withColumn("__delete", F.lit(True))
     )
     ident_upserts = identifiers.withColumn("__delete", F.lit(False)).unionByName(gone)
+    ctx.progress(f"identity: merging into {IDENTIFIERS_TABLE}")
     lake.merge(
         IDENTIFIERS_TABLE, ident_upserts, keys=["id_type", "id_value"], delete_when="__delete"
     )

@@ -27,7 +27,8 @@ CLUSTERS_SCHEMA = StructType(
         StructField("source", StringType(), False),
         StructField("record_id", StringType(), False),
         StructField("person_id", StringType(), False),
-        StructField("cluster_size", LongType(), False),
+        # No per-person figures here (a person's record count lived here once): a new record
+        # would rewrite every row of its person, i.e. nearly every file (docs/decisions.md).
         StructField("run_date", DateType(), False),  # the run that last changed the row
         StructField("updated_at", TimestampType(), False),
     ]

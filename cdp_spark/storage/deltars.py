@@ -78,6 +78,8 @@ log = logging.getLogger(__name__)
 FILE_COL = "__cdp_file"
 _DELETE_COL = "__cdp_delete"
 _KEY_COL = "__cdp_file_key"
+# A MERGE source of at most this many rows has its keys broadcast (some tens of MB).
+MERGE_BROADCAST_MAX_ROWS = 1_000_000
 TIMESTAMP_CONF = "spark.sql.parquet.outputTimestampType"
 # Fault-injection hook for the crash tests (tests/test_faults.py): "<table>=<marker file>"
 # makes a writer of <table> create the marker and sleep just before its Delta commit, with
@@ -455,10 +457,14 @@ class DeltaRsLakehouse(Lakehouse):
             if delete_when
             else F.lit(False)
         )
-        source = df.withColumn(_DELETE_COL, flag)
+        # Materialised once: the key check, the file matching and the write all read it.
+        source = df.withColumn(_DELETE_COL, flag).localCheckpoint()
         check_unique_keys(table, source, keys)
         upserts = conform(source.where(~F.col(_DELETE_COL)), snap.schema, table, allow_extra=True)
         source_keys = source.select(*keys)
+        if source.count() <= MERGE_BROADCAST_MAX_ROWS:
+            # A small source filters the table where it is read instead of shuffling it.
+            source_keys = F.broadcast(source_keys)
         matched = (
             self._scan(snap, with_file=True)
             .join(source_keys, keys, "left_semi")
