@@ -22,3 +22,26 @@ def cache_records(df: DataFrame) -> DataFrame:
         >>> judged = cache_records(bronze.transform(with_typed_columns, source))  # doctest: +SKIP
     """
     return df.persist(StorageLevel.DISK_ONLY)
+
+
+# Up to this many rows, a DataFrame that filters a stored table is broadcast (some tens of MB
+# for a few key columns): the stored table is then filtered where it is read, not shuffled.
+BROADCAST_MAX_ROWS = 1_000_000
+
+
+def broadcast_if_small(df: DataFrame, max_rows: int = BROADCAST_MAX_ROWS) -> DataFrame:
+    """``df`` materialised (``localCheckpoint``), marked for broadcast when it has at most
+    ``max_rows`` rows.
+
+    For the small side of a join with a stored table: an incremental run's batch, the persons
+    it touches. A checkpointed DataFrame has no size estimate, so Spark would not broadcast it
+    on its own; past ``max_rows`` the join shuffles as usual instead of filling the driver.
+
+    Example:
+        >>> touched = old_clusters.join(broadcast_if_small(persons), "person_id", "left_semi")
+        ...                                                                  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    df = df.localCheckpoint()
+    return F.broadcast(df) if df.count() <= max_rows else df

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
+from cdp_spark.caching import BROADCAST_MAX_ROWS
+
 
 @dataclass(frozen=True)
 class IdEvent:
@@ -151,14 +153,19 @@ def _window(col: str) -> WindowSpec:
 
 def _fresh_ids(needing: DataFrame, known_ids: DataFrame, prefix: str) -> DataFrame:
     """New ids for ``(component, member)``; salted until none collides with a known id."""
-    known = known_ids.select("person_id").distinct()
+    known = known_ids.select("person_id")
     candidate = needing.select(
         "component",
         "member",
         F.lit(0).alias("salt"),
         new_person_id(F.col("member"), prefix).alias("person_id"),
     ).localCheckpoint()
-    clashing = candidate.join(known, "person_id", "left_semi")
+    wanted = candidate.select("person_id")
+    if candidate.count() <= BROADCAST_MAX_ROWS:
+        # An incremental run's few new ids filter the known ids where they are read.
+        wanted = F.broadcast(wanted)
+    taken_ids = known.join(wanted, "person_id", "left_semi").distinct()
+    clashing = candidate.join(taken_ids, "person_id", "left_semi")
     if clashing.isEmpty():
         return candidate
     # Rare (a cluster re-formed around a record whose id was retired): settle on the driver.

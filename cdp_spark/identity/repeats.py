@@ -27,6 +27,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp_spark.caching import broadcast_if_small
 from cdp_spark.identity.config import GROUP_TYPE
 from cdp_spark.identity.guards import CORROBORATED_SUFFIX
 
@@ -70,7 +71,7 @@ def repeat_records(
     # stored links are filtered where they are read instead of being shuffled.
     corroborated = (
         old_links.where(F.col("rule").endswith(CORROBORATED_SUFFIX))
-        .join(F.broadcast(nodes), "node", "left_semi")
+        .join(broadcast_if_small(nodes), "node", "left_semi")
         .select("node")
         .distinct()
     )
@@ -80,22 +81,22 @@ def repeat_records(
     two_nodes = pairs.select(F.col("a").alias("node")).unionByName(
         pairs.select(F.col("b").alias("node"))
     )
-    held = old_links.join(F.broadcast(two_nodes.distinct()), "node", "left_semi").select(
+    held = old_links.join(broadcast_if_small(two_nodes.distinct()), "node", "left_semi").select(
         "rec", "node"
     )
     seen = (
         held.select("rec", F.col("node").alias("a"))
         .join(held.select("rec", F.col("node").alias("b")), "rec")
-        .join(F.broadcast(pairs), ["a", "b"], "left_semi")
+        .join(broadcast_if_small(pairs), ["a", "b"], "left_semi")
         .select("a", "b")
         .distinct()
     )
     two = known.where(F.col("n") == 2).join(seen, ["a", "b"], "left_semi")
     out = known.where(F.col("n") == 1).unionByName(two)
-    bad = F.broadcast(corroborated.localCheckpoint())
+    bad = broadcast_if_small(corroborated)
     return (
         out.join(bad.withColumnRenamed("node", "a"), "a", "left_anti")
         .join(bad.withColumnRenamed("node", "b"), "b", "left_anti")
-        .join(F.broadcast(blocked.select("person_id").distinct()), "person_id", "left_anti")
+        .join(broadcast_if_small(blocked.select("person_id").distinct()), "person_id", "left_anti")
         .select(*KEYS, "rec", "person_id")
     )

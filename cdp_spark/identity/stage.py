@@ -39,6 +39,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp_spark.caching import broadcast_if_small
 from cdp_spark.errors import CdpError
 from cdp_spark.identity.clusters import cluster_records
 from cdp_spark.identity.config import GROUP_TYPE
@@ -283,7 +284,7 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
             links=changes.links,
             pairs=changes.pairs,
             known_shared=spark.createDataFrame([], "node string"),
-            previous=old_clusters.select("source", "record_id", "person_id"),
+            previous=old_clusters.select(*PREVIOUS_COLUMNS),
             old_clusters=old_clusters,
             now=now,
             incremental=False,
@@ -306,8 +307,8 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
                 known_shared=known_shared,
                 # The scope's stored rows: every changed record stored before is a touched
                 # person's (_touched_persons), so those persons' rows are all of them.
-                previous=old_clusters.join(F.broadcast(touched), "person_id", "left_semi")
-                .select("source", "record_id", "person_id")
+                previous=old_clusters.join(broadcast_if_small(touched), "person_id", "left_semi")
+                .select(*PREVIOUS_COLUMNS)
                 .localCheckpoint(),
                 old_clusters=old_clusters,
                 now=now,
@@ -477,7 +478,7 @@ def _resolve(
     )
     ids = ids.localCheckpoint()
     gold = _cluster_rows(
-        ids, old_clusters, ctx.run_date, now, changed_only=incremental
+        ids, previous, ctx.run_date, now, changed_only=incremental
     ).localCheckpoint()
     rec_person = ids.select(
         F.concat(F.lit("rec:"), "source", F.lit(":"), "record_id").alias("rec"), "person_id"
@@ -528,7 +529,7 @@ def _split_repeats(
     # rather than shuffled to meet it.
     seen_before = (
         old_clusters.select(*KEYS)
-        .join(F.broadcast(changes.records.select(*KEYS)), KEYS, "left_semi")
+        .join(broadcast_if_small(changes.records.select(*KEYS)), KEYS, "left_semi")
         .localCheckpoint()
     )
     fresh = (
@@ -625,10 +626,10 @@ def _touched_persons(
     other side of new fuzzy pairs."""
     # The changes are small next to the stored tables: broadcast, so the stored tables are
     # filtered where they are read instead of being shuffled.
-    changed = F.broadcast(changes.records.select("source", "record_id", "rec").localCheckpoint())
+    changed = broadcast_if_small(changes.records.select("source", "record_id", "rec"))
     old_changed_nodes = old_links.join(changed, ["source", "record_id"], "left_semi").select("node")
-    touched_nodes = F.broadcast(
-        changes.links.select("node").unionByName(old_changed_nodes).distinct().localCheckpoint()
+    touched_nodes = broadcast_if_small(
+        changes.links.select("node").unionByName(old_changed_nodes).distinct()
     )
     fuzzy_partners = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
         changes.pairs.select(F.col("rec_r").alias("rec"))
@@ -638,12 +639,14 @@ def _touched_persons(
     )
     # A receipt group is never an identifier of a person: its other lines are found by edge.
     groups = touched_nodes.where(F.col("node").startswith(f"{GROUP_TYPE}:"))
-    grouped = old_links.join(F.broadcast(groups), "node", "left_semi").select(*KEYS)
-    keys = changed.select(*KEYS).unionByName(grouped).unionByName(
-        fuzzy_partners.select(*_keys_of("rec"))
+    grouped = old_links.join(broadcast_if_small(groups), "node", "left_semi").select(*KEYS)
+    keys = (
+        changed.select(*KEYS)
+        .unionByName(grouped)
+        .unionByName(fuzzy_partners.select(*_keys_of("rec")))
     )
     return (
-        old_clusters.join(F.broadcast(keys.localCheckpoint()), KEYS, "left_semi")
+        old_clusters.join(broadcast_if_small(keys), KEYS, "left_semi")
         .select("person_id")
         .unionByName(idents.join(touched_nodes, "node", "left_semi").select("person_id"))
         .distinct()
@@ -661,7 +664,7 @@ def _incremental_scope(
     """Records, links, pairs of the touched persons and the changes; values known to be shared."""
     changed = changes.records.select("source", "record_id", "rec")
     scope = (
-        old_clusters.join(F.broadcast(touched_persons), "person_id", "left_semi")
+        old_clusters.join(broadcast_if_small(touched_persons), "person_id", "left_semi")
         .select(
             "source",
             "record_id",
@@ -670,7 +673,7 @@ def _incremental_scope(
         .unionByName(changed)
         .distinct()
     )
-    unchanged = _broadcast_if_small(scope.join(changed, KEYS, "left_anti"))
+    unchanged = broadcast_if_small(scope.join(changed, KEYS, "left_anti"))
     # Both sides materialised before the union: with every source changed (a daily run at 100k
     # customers), Spark 4.2's constraint propagation failed on this union's plan
     # (NoSuchElementException: key not found: id_type#..., UnionBase.rewriteConstraints).
@@ -695,14 +698,8 @@ def _incremental_scope(
     return scope, links, pairs, known_shared
 
 
-# Up to this many rows, a DataFrame that filters a stored table is broadcast (a few tens of MB).
-BROADCAST_MAX_ROWS = 1_000_000
-
-
-def _broadcast_if_small(df: DataFrame) -> DataFrame:
-    """``df`` materialised, and marked for broadcast when it has at most BROADCAST_MAX_ROWS."""
-    df = df.localCheckpoint()
-    return F.broadcast(df) if df.count() <= BROADCAST_MAX_ROWS else df
+# The stored rows of the records in scope (the ids they had, and when their rows last changed).
+PREVIOUS_COLUMNS = ["source", "record_id", "person_id", "run_date", "updated_at"]
 
 
 def _cluster_rows(
@@ -802,7 +799,7 @@ def _write_incremental(
     scope_persons: DataFrame,
 ) -> None:
     lake = ctx.lake
-    changed = changes.records.select("source", "record_id")
+    changed = broadcast_if_small(changes.records.select("source", "record_id"))
     # Edges: the changed records' old edges are replaced by their new ones.
     stale = (
         edges_table.join(changed, KEYS, "left_semi")
