@@ -18,6 +18,10 @@ ingest standardize``); the original is never written.
     .venv/bin/python bench/bench_identity.py --lakehouse lakehouse \
         --truth data/landing/_truth/records.csv --work /tmp/bench_identity
 
+``--save-state DIR`` keeps a copy of the state after step 1; ``--from-state DIR`` starts from
+it and measures step 2 alone (for trying a change to the incremental path in minutes). The
+progress lines carry the seconds since start, so the cost of each step can be read off.
+
 Wall times on a shared machine vary with its load: the script prints CPU seconds of the driver
 and the load average next to them.
 """
