@@ -22,6 +22,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from cdp_spark.caching import release_local_blocks
 from cdp_spark.config import CdpConfig
 from cdp_spark.errors import CdpError
 from cdp_spark.storage import Lakehouse
@@ -105,7 +106,10 @@ def run_stage(name: str, ctx: RunContext) -> StageReport:
     """Run one stage and time it."""
     started = time.perf_counter()
     ctx.progress(f"stage {name}: started (run date {ctx.run_date})")
-    report = resolve_stage(name)(ctx)
+    try:
+        report = resolve_stage(name)(ctx)
+    finally:
+        release_local_blocks(ctx.spark)
     report.seconds = time.perf_counter() - started
     ctx.progress(f"stage {name}: {report.status} in {report.seconds:.1f}s")
     return report
