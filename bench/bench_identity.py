@@ -45,6 +45,7 @@ from pyspark.sql import functions as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model, ram_gib
 
+from cdp_spark.caching import release_local_blocks
 from cdp_spark.config import load_config
 from cdp_spark.identity.graph import record_id_column, silver_record_table
 from cdp_spark.identity.metrics import evaluate
@@ -137,6 +138,8 @@ def _timed(label: str, ctx: RunContext, mode: str) -> dict[str, Any]:
         "figures": {k: v for k, v in report.figures.items() if k not in ("plot", "mlflow_run")},
     }
     print(json.dumps(out), flush=True)
+    # Outside the timing, as run_stage does after every stage: a 1M run's blocks fill the disk.
+    release_local_blocks(ctx.spark)
     return out
 
 
