@@ -55,8 +55,9 @@ def release_local_blocks(spark: SparkSession, rounds: int = 3) -> None:
 
     ``localCheckpoint`` and cached blocks live on local disk until Spark's context cleaner sees
     their RDD collected on the JVM, which needs the Python reference gone *and* a JVM garbage
-    collection; on a big heap that can take the whole session (46 GB of local blocks after
-    every stage at 1M customers, docs/decisions.md). Called after each stage: it collects
+    collection; on a big heap that can take the whole session (46 GB of local blocks by the end
+    of one session running every stage at 1M customers, docs/decisions.md). ``run_stage``
+    calls it after each stage: it collects
     Python's garbage (so py4j releases the JVM objects) and asks the JVM for a collection,
     ``rounds`` times, because a dropped DataFrame's RDD became unreachable only after the
     second or third round in our tests. The cleaner then deletes the blocks in the background.

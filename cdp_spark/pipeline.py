@@ -106,10 +106,10 @@ def run_stage(name: str, ctx: RunContext) -> StageReport:
     """Run one stage and time it."""
     started = time.perf_counter()
     ctx.progress(f"stage {name}: started (run date {ctx.run_date})")
-    try:
-        report = resolve_stage(name)(ctx)
-    finally:
-        release_local_blocks(ctx.spark)
+    report = resolve_stage(name)(ctx)
+    # Not in a `finally`: after a failure that took the JVM down, the release's py4j error would
+    # hide the stage's own; a failed stage ends the run, and its session's blocks with it.
+    release_local_blocks(ctx.spark)
     report.seconds = time.perf_counter() - started
     ctx.progress(f"stage {name}: {report.status} in {report.seconds:.1f}s")
     return report
