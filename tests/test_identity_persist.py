@@ -6,6 +6,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from cdp_spark.identity.persist import (
+    SALTS,
     IdEvent,
     assign_person_ids,
     greedy_assignment,
@@ -101,6 +102,19 @@ def test_a_retired_id_is_never_issued_again(spark: SparkSession) -> None:
     got = ids.first()
     assert got is not None
     assert got["person_id"] == spark_free_id("crm:C2", "P", 1) != reused
+
+
+def test_salting_goes_on_past_a_round_of_taken_salts(spark: SparkSession) -> None:
+    # Two clusters re-form around retired ids; C2's first SALTS salted ids are taken too, so a
+    # second round of salts is needed for it, and C3 takes its first free salt.
+    known = [spark_free_id("crm:C2", "P", s) for s in range(SALTS + 1)]
+    known += [spark_free_id("crm:C3", "P", 0), spark_free_id("crm:C3", "P", 2)]
+    ids, _events = _run(spark, [("crm", "C2", "a"), ("crm", "C3", "b")], [], known=known)
+    got = {r["record_id"]: r["person_id"] for r in ids.collect()}
+    assert got == {
+        "C2": spark_free_id("crm:C2", "P", SALTS + 1),
+        "C3": spark_free_id("crm:C3", "P", 1),
+    }
 
 
 def test_greedy_assignment_merge_and_split_at_once() -> None:

@@ -202,6 +202,33 @@ def test_incremental_equals_full(two_runs: dict[str, Any], spark: SparkSession) 
     )
 
 
+def test_an_updated_record_loses_the_edges_of_values_it_dropped(
+    spark: SparkSession, test_config: CdpConfig, tmp_path: Path
+) -> None:
+    # Anna changes her e-mail: the edge to the old one goes; the guest order placed with the
+    # old one splits off her, as a full run of the same silver would have it.
+    cfg = _config(test_config, tmp_path / "lake")
+    ctx = _ctx(spark, cfg)
+    _add(ctx, "crm_contacts", 1, [_crm("C1", "ilya@x.ru"), _crm("C2", "anna@y.ru")])
+    _add(ctx, "orders", 1, [_order("O1", guest="anna@y.ru")])
+    run_identity(ctx)
+    ctx2 = _ctx(spark, cfg, day=2)
+    _add(ctx2, "crm_contacts", 2, [_crm("C2", "anna@new.ru")])
+    shutil.copytree(tmp_path / "lake", tmp_path / "lake_full")
+    assert run_identity(ctx2).figures["mode"] == "incremental"
+    ctx_full = _ctx(spark, _config(test_config, tmp_path / "lake_full"), day=2)
+    run_identity(ctx_full, mode="full")
+    edges = ctx2.lake.read(EDGES_TABLE).where(F.col("record_id") == "C2")
+    assert {r["dst"] for r in edges.collect()} == {"customer_id:C2", "email:anna@new.ru"}
+    cols = ["src", "dst", "rule", "source", "record_id"]
+    assertDataFrameEqual(
+        ctx2.lake.read(EDGES_TABLE).select(cols), ctx_full.lake.read(EDGES_TABLE).select(cols)
+    )
+    ids = _ids(ctx2)
+    assert ids["orders:O1"] != ids["crm_contacts:C2"]
+    assert _persons(ids) == _persons(_ids(ctx_full))
+
+
 def test_rerun_same_day_changes_nothing(two_runs: dict[str, Any]) -> None:
     ctx = two_runs["ctx"]
     versions = {t: ctx.lake.version(t) for t in (CLUSTERS_TABLE, IDENTIFIERS_TABLE, LOG_TABLE)}

@@ -151,6 +151,10 @@ def _window(col: str) -> WindowSpec:
     return Window.partitionBy(col)
 
 
+# Salts tried per clashing cluster and round (a second round is needed only if all are taken).
+SALTS = 4
+
+
 def _fresh_ids(needing: DataFrame, known_ids: DataFrame, prefix: str) -> DataFrame:
     """New ids for ``(component, member)``; salted until none collides with a known id."""
     known = known_ids.select("person_id")
@@ -168,19 +172,34 @@ def _fresh_ids(needing: DataFrame, known_ids: DataFrame, prefix: str) -> DataFra
     clashing = candidate.join(taken_ids, "person_id", "left_semi")
     if clashing.isEmpty():
         return candidate
-    # Rare (a cluster re-formed around a record whose id was retired): settle on the driver.
+    # Rare (a cluster re-formed around a record whose id was retired), but a day of merges and
+    # splits holds some: settled on the driver, every clashing cluster's next SALTS salts
+    # checked against the known ids in one query per round, not one scan per salt tried.
+    spark = needing.sparkSession
+    pending = sorted((r["component"], r["member"]) for r in clashing.collect())
     taken = {r["person_id"] for r in clashing.select("person_id").collect()}
-    rows = []
-    for r in clashing.collect():
-        salt = 1
-        while True:
-            pid = spark_free_id(r["member"], prefix, salt)
-            if pid not in taken and known.where(F.col("person_id") == pid).isEmpty():
-                break
-            salt += 1
-        taken.add(pid)
-        rows.append((r["component"], r["member"], salt, pid))
-    fixed = needing.sparkSession.createDataFrame(
+    rows: list[tuple[str, str, int, str]] = []
+    first = 1
+    while pending:
+        salts = range(first, first + SALTS)
+        tries = {key: [(s, spark_free_id(key[1], prefix, s)) for s in salts] for key in pending}
+        asked = spark.createDataFrame(
+            [(pid,) for options in tries.values() for _s, pid in options], "person_id string"
+        )
+        taken |= {
+            r["person_id"]
+            for r in known.join(F.broadcast(asked), "person_id", "left_semi").collect()
+        }
+        left: list[tuple[str, str]] = []
+        for key in pending:
+            free = next(((s, pid) for s, pid in tries[key] if pid not in taken), None)
+            if free is None:
+                left.append(key)
+            else:
+                taken.add(free[1])
+                rows.append((key[0], key[1], *free))
+        pending, first = left, first + SALTS
+    fixed = spark.createDataFrame(
         rows, "component string, member string, salt int, person_id string"
     )
     return candidate.join(clashing.select("component"), "component", "left_anti").unionByName(fixed)

@@ -51,11 +51,18 @@ def repeat_records(
         F.min("node").alias("a"),
         F.max("node").alias("b"),
     )
-    owner_a = identifiers.select(F.col("node").alias("a"), F.col("person_id").alias("p_a"))
-    owner_b = identifiers.select(F.col("node").alias("b"), F.col("person_id").alias("p_b"))
+    candidates = per_rec.where((F.col("n") <= 2) & (F.col("grouped") == 0)).localCheckpoint()
+    # One pass over the current identifiers (millions at 1M customers), filtered against the
+    # batch's (broadcast) values where they are read, instead of two shuffled joins.
+    values = candidates.select(F.col("a").alias("node")).unionByName(
+        candidates.select(F.col("b").alias("node"))
+    )
+    owners = identifiers.join(broadcast_if_small(values.distinct()), "node", "left_semi")
+    owners = broadcast_if_small(owners)
+    owner_a = owners.select(F.col("node").alias("a"), F.col("person_id").alias("p_a"))
+    owner_b = owners.select(F.col("node").alias("b"), F.col("person_id").alias("p_b"))
     known = (
-        per_rec.where((F.col("n") <= 2) & (F.col("grouped") == 0))
-        .join(owner_a, "a")
+        candidates.join(owner_a, "a")
         .join(owner_b, "b")
         .where(F.col("p_a") == F.col("p_b"))
         .select(*KEYS, "rec", "n", "a", "b", F.col("p_a").alias("person_id"))

@@ -32,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -291,8 +291,18 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         )
     else:
         old_links, old_pairs = edges_to_links(edges_table)
+        # A day's batch is small, and every step below reads it: materialised once, not read
+        # from silver at each use.
+        changes = replace(changes, records=changes.records.localCheckpoint())
+        # Records resolved before (an updated CRM contact): the stored rows are filtered
+        # against the (broadcast) batch rather than shuffled to meet it.
+        seen_before = (
+            old_clusters.select(*KEYS)
+            .join(broadcast_if_small(changes.records.select(*KEYS)), KEYS, "left_semi")
+            .localCheckpoint()
+        )
         ctx.progress("identity: new records that repeat the graph")
-        repeats, rest, touched = _split_repeats(ctx, changes, old_clusters, old_links)
+        repeats, rest, touched = _split_repeats(ctx, changes, seen_before, old_clusters, old_links)
         resolved = _Resolved.nothing(spark)
         if not rest.records.isEmpty():
             scope_records, links, pairs, known_shared = _incremental_scope(
@@ -361,6 +371,7 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
             resolved.review,
             edges_table,
             resolved.persons,
+            seen_before,
         )
     log_rows = [
         (s, int(b), int(changes.counts.get(s, 0)), mode, ctx.run_date, now)
@@ -516,21 +527,20 @@ def _resolve(
 
 
 def _split_repeats(
-    ctx: RunContext, changes: Changes, old_clusters: DataFrame, old_links: DataFrame
+    ctx: RunContext,
+    changes: Changes,
+    seen_before: DataFrame,
+    old_clusters: DataFrame,
+    old_links: DataFrame,
 ) -> tuple[DataFrame, Changes, DataFrame]:
     """``(repeats, rest, touched)``: the new records that repeat the graph and join their
     person directly (:mod:`cdp_spark.identity.repeats`), the changes left to re-resolve, and
-    the persons those touch (whose repeat records are re-resolved with them)."""
+    the persons those touch (whose repeat records are re-resolved with them).
+
+    ``seen_before``: keys of the changed records resolved in an earlier run."""
     lake = ctx.lake
     paired = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
         changes.pairs.select(F.col("rec_r").alias("rec"))
-    )
-    # Records resolved before: the stored rows are filtered against the (broadcast) batch
-    # rather than shuffled to meet it.
-    seen_before = (
-        old_clusters.select(*KEYS)
-        .join(broadcast_if_small(changes.records.select(*KEYS)), KEYS, "left_semi")
-        .localCheckpoint()
     )
     fresh = (
         changes.links.join(seen_before, KEYS, "left_anti")
@@ -797,16 +807,19 @@ def _write_incremental(
     review: DataFrame,
     edges_table: DataFrame,
     scope_persons: DataFrame,
+    seen_before: DataFrame,
 ) -> None:
     lake = ctx.lake
-    changed = broadcast_if_small(changes.records.select("source", "record_id"))
-    # Edges: the changed records' old edges are replaced by their new ones.
-    stale = (
-        edges_table.join(changed, KEYS, "left_semi")
-        .join(new_edges.select("src", "dst"), ["src", "dst"], "left_anti")
-        .withColumn("__delete", F.lit(True))
-    )
-    upserts = new_edges.withColumn("__delete", F.lit(False)).unionByName(stale)
+    upserts = new_edges.withColumn("__delete", F.lit(False))
+    # Edges: the changed records' old edges are replaced by their new ones. Only records
+    # resolved before have stored edges; a batch of new records skips the scan.
+    if not seen_before.isEmpty():
+        stale = (
+            edges_table.join(broadcast_if_small(seen_before), KEYS, "left_semi")
+            .join(new_edges.select("src", "dst"), ["src", "dst"], "left_anti")
+            .withColumn("__delete", F.lit(True))
+        )
+        upserts = upserts.unionByName(stale)
     ctx.progress(f"identity: merging into {EDGES_TABLE}")
     lake.merge(EDGES_TABLE, upserts, keys=["src", "dst"], delete_when="__delete")
     ctx.progress(f"identity: merging into {CLUSTERS_TABLE}")
