@@ -558,7 +558,7 @@ def _split_repeats(
     )
     candidates = repeat_records(fresh, old_links, identifiers, split).localCheckpoint()
     others = _without(changes, candidates)
-    touched = _touched_persons(ctx, others, old_clusters, old_links).localCheckpoint()
+    touched = _touched_persons(ctx, others, seen_before, old_clusters, old_links).localCheckpoint()
     repeats = candidates.join(touched, "person_id", "left_anti").localCheckpoint()
     return repeats, _without(changes, repeats), touched
 
@@ -629,18 +629,25 @@ def fuzzy_to_edges_from_recs(pairs: DataFrame, run_date: date) -> DataFrame:
 
 
 def _touched_persons(
-    ctx: RunContext, changes: Changes, old_clusters: DataFrame, old_links: DataFrame
+    ctx: RunContext,
+    changes: Changes,
+    seen_before: DataFrame,
+    old_clusters: DataFrame,
+    old_links: DataFrame,
 ) -> DataFrame:
     """``person_id`` of the persons the changes touch: of the changed records, of the
     identifiers they hold now or held before, of the other lines of their receipts, and on the
-    other side of new fuzzy pairs."""
+    other side of new fuzzy pairs. ``seen_before``: the changed records resolved before (only
+    they have stored links)."""
     # The changes are small next to the stored tables: broadcast, so the stored tables are
     # filtered where they are read instead of being shuffled.
     changed = broadcast_if_small(changes.records.select("source", "record_id", "rec"))
-    old_changed_nodes = old_links.join(changed, ["source", "record_id"], "left_semi").select("node")
-    touched_nodes = broadcast_if_small(
-        changes.links.select("node").unionByName(old_changed_nodes).distinct()
-    )
+    nodes = changes.links.select("node")
+    if not seen_before.isEmpty():
+        # A batch of new records only skips this pass over the stored links.
+        old_nodes = old_links.join(broadcast_if_small(seen_before), KEYS, "left_semi")
+        nodes = nodes.unionByName(old_nodes.select("node"))
+    touched_nodes = broadcast_if_small(nodes.distinct())
     fuzzy_partners = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
         changes.pairs.select(F.col("rec_r").alias("rec"))
     )
@@ -698,6 +705,9 @@ def _incremental_scope(
         old_pairs.join(unchanged_recs.withColumnRenamed("rec", "rec_l"), "rec_l", "left_semi")
         .join(changed.select(F.col("rec").alias("rec_r")), "rec_r", "left_anti")
         .unionByName(changes.pairs.select("rec_l", "rec_r", "score", "rule"))
+        # Materialised: the guards, the clustering and the oversize split all read it, and
+        # each read was a pass over the stored edges.
+        .localCheckpoint()
     )
     known_shared = (
         ctx.lake.read(REVIEW_TABLE)
