@@ -39,7 +39,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cdp_spark.caching import broadcast_if_small
+from cdp_spark.caching import BROADCAST_MAX_ROWS, broadcast_if_small
 from cdp_spark.errors import CdpError
 from cdp_spark.identity.clusters import cluster_records
 from cdp_spark.identity.config import GROUP_TYPE
@@ -197,6 +197,9 @@ def read_changes(ctx: RunContext, watermarks: dict[str, int]) -> Changes:
             continue
         counts[name] = int(seen["n"])
         recs = records_of_source(silver.where(F.col("_batch_id") > lo), name, cfg.sources[name])
+        if counts[name] <= BROADCAST_MAX_ROWS:
+            # A day's batch: read from silver once, for its links and its records alike.
+            recs = recs.localCheckpoint()
         src_links = build_links(recs, name, cfg.identity)
         slim = recs.select("source", "record_id", "rec", "event_time")
         records = slim if records is None else records.unionByName(slim)
@@ -305,8 +308,15 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         repeats, rest, touched = _split_repeats(ctx, changes, seen_before, old_clusters, old_links)
         resolved = _Resolved.nothing(spark)
         if not rest.records.isEmpty():
+            # The scope's stored rows: every changed record stored before is a touched
+            # person's (_touched_persons), so those persons' rows are all of them.
+            previous = (
+                old_clusters.join(broadcast_if_small(touched), "person_id", "left_semi")
+                .select(*PREVIOUS_COLUMNS)
+                .localCheckpoint()
+            )
             scope_records, links, pairs, known_shared = _incremental_scope(
-                ctx, rest, old_clusters, old_links, old_pairs, touched
+                ctx, rest, previous, old_links, old_pairs
             )
             resolved = _resolve(
                 ctx,
@@ -315,11 +325,7 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
                 links=links,
                 pairs=pairs,
                 known_shared=known_shared,
-                # The scope's stored rows: every changed record stored before is a touched
-                # person's (_touched_persons), so those persons' rows are all of them.
-                previous=old_clusters.join(broadcast_if_small(touched), "person_id", "left_semi")
-                .select(*PREVIOUS_COLUMNS)
-                .localCheckpoint(),
+                previous=previous,
                 old_clusters=old_clusters,
                 now=now,
                 incremental=True,
@@ -673,16 +679,16 @@ def _touched_persons(
 def _incremental_scope(
     ctx: RunContext,
     changes: Changes,
-    old_clusters: DataFrame,
+    previous: DataFrame,
     old_links: DataFrame,
     old_pairs: DataFrame,
-    touched_persons: DataFrame,
 ) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
-    """Records, links, pairs of the touched persons and the changes; values known to be shared."""
+    """Records, links, pairs of the touched persons and the changes; values known to be shared.
+
+    ``previous``: the stored rows of the touched persons' records."""
     changed = changes.records.select("source", "record_id", "rec")
     scope = (
-        old_clusters.join(broadcast_if_small(touched_persons), "person_id", "left_semi")
-        .select(
+        previous.select(
             "source",
             "record_id",
             F.concat(F.lit("rec:"), "source", F.lit(":"), "record_id").alias("rec"),
