@@ -370,7 +370,6 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
     else:
         _write_incremental(
             ctx,
-            changes,
             new_edges,
             gold,
             identifiers,
@@ -816,7 +815,6 @@ def _write_history(ctx: RunContext, events: list[IdEvent], run_id: str, now: dat
 
 def _write_incremental(
     ctx: RunContext,
-    changes: Changes,
     new_edges: DataFrame,
     gold: DataFrame,
     identifiers: DataFrame,
