@@ -32,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -197,8 +197,9 @@ def read_changes(ctx: RunContext, watermarks: dict[str, int]) -> Changes:
             continue
         counts[name] = int(seen["n"])
         recs = records_of_source(silver.where(F.col("_batch_id") > lo), name, cfg.sources[name])
-        if counts[name] <= BROADCAST_MAX_ROWS:
-            # A day's batch: read from silver once, for its links and its records alike.
+        if watermarks or counts[name] <= BROADCAST_MAX_ROWS:
+            # An incremental run's batch, or a small one: read from silver once, for its links
+            # and its records alike (every later step of an incremental run reads them).
             recs = recs.localCheckpoint()
         src_links = build_links(recs, name, cfg.identity)
         slim = recs.select("source", "record_id", "rec", "event_time")
@@ -294,9 +295,6 @@ def run_identity(ctx: RunContext, *, mode: str | None = None) -> StageReport:
         )
     else:
         old_links, old_pairs = edges_to_links(edges_table)
-        # A day's batch is small, and every step below reads it: materialised once, not read
-        # from silver at each use.
-        changes = replace(changes, records=changes.records.localCheckpoint())
         # Records resolved before (an updated CRM contact): the stored rows are filtered
         # against the (broadcast) batch rather than shuffled to meet it.
         seen_before = (
