@@ -542,9 +542,7 @@ def _split_repeats(
 
     ``seen_before``: keys of the changed records resolved in an earlier run."""
     lake = ctx.lake
-    paired = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
-        changes.pairs.select(F.col("rec_r").alias("rec"))
-    )
+    paired = _paired_records(changes.pairs)
     fresh = (
         changes.links.join(seen_before, KEYS, "left_anti")
         .join(paired, "rec", "left_anti")
@@ -564,6 +562,13 @@ def _split_repeats(
     touched = _touched_persons(ctx, others, seen_before, old_clusters, old_links).localCheckpoint()
     repeats = candidates.join(touched, "person_id", "left_anti").localCheckpoint()
     return repeats, _without(changes, repeats), touched
+
+
+def _paired_records(pairs: DataFrame) -> DataFrame:
+    """``rec`` of every record on either side of the fuzzy ``pairs`` (repeated if in several)."""
+    return pairs.select(F.col("rec_l").alias("rec")).unionByName(
+        pairs.select(F.col("rec_r").alias("rec"))
+    )
 
 
 def _without(changes: Changes, records: DataFrame) -> Changes:
@@ -651,9 +656,7 @@ def _touched_persons(
         old_nodes = old_links.join(broadcast_if_small(seen_before), KEYS, "left_semi")
         nodes = nodes.unionByName(old_nodes.select("node"))
     touched_nodes = broadcast_if_small(nodes.distinct())
-    fuzzy_partners = changes.pairs.select(F.col("rec_l").alias("rec")).unionByName(
-        changes.pairs.select(F.col("rec_r").alias("rec"))
-    )
+    fuzzy_partners = _paired_records(changes.pairs)
     idents = ctx.lake.read(IDENTIFIERS_TABLE).select(
         F.concat("id_type", F.lit(":"), "id_value").alias("node"), "person_id"
     )
